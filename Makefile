@@ -1,0 +1,41 @@
+# TESK developer entry points. `make run` serves TES on 127.0.0.1:8080; `make test` runs every check.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/tesk serve
+
+lint: install
+	$(BIN)/ruff check tesk tests benchmarks
+	$(BIN)/ruff format --check tesk tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy --strict tesk
+
+# System packages and servers the tests use (bubblewrap, podman, PostgreSQL), then every check.
+test: install
+	scripts/test-setup.sh
+	$(MAKE) --no-print-directory lint typecheck
+	. ./.cache/test-env.sh && $(BIN)/pytest -q
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+bench: install
+	scripts/test-setup.sh
+	. ./.cache/test-env.sh && $(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .cache .tesk .pytest_cache .mypy_cache .ruff_cache

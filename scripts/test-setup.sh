@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests use when they are missing (needs root for apt-get) and
+# starts the servers the tests need on 127.0.0.1. Writes the settings for pytest to
+# .cache/test-env.sh. Safe to run again: it only does what is not done yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .cache
+env_file=.cache/test-env.sh
+: >"$env_file"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi; }
+
+missing=()
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v podman >/dev/null || missing+=(podman)
+command -v runc >/dev/null || missing+=(runc)
+command -v busybox >/dev/null || [ -x /bin/busybox ] || missing+=(busybox-static)
+command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+if ((${#missing[@]})); then
+  echo "test-setup: installing ${missing[*]}"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
+    as_root apt-get update -qq >/dev/null 2>&1 || true
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+      echo "test-setup: could not install ${missing[*]}; tests that need them are skipped"
+  fi
+fi
+
+for script in scripts/test-setup.d/*.sh; do
+  [ -e "$script" ] || continue
+  # shellcheck source=/dev/null
+  . "$script"
+done
+
+cat >>"$env_file" <<EOT
+export AWS_EC2_METADATA_DISABLED=true
+EOT
+echo "test-setup: done"

@@ -1,0 +1,39 @@
+"""The ComputeBackend contract. The service never asks which backend it talks to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from tesk.store.base import TaskRecord
+from tesk.tes.states import State
+
+
+class BackendError(Exception):
+    """The backend could not accept or stop a task; the message says why (no credentials)."""
+
+
+class ComputeBackend(Protocol):
+    def submit(self, record: TaskRecord) -> None:
+        """Start the engine for a stored QUEUED task somewhere. Raises BackendError."""
+
+    def cancel(self, task_id: str, previous_state: State) -> None:
+        """Tear down everything of a task that was just stored as CANCELING.
+
+        `previous_state` is the state it was in before. The backend moves the task to CANCELED once
+        nothing of it is left (possibly later, from its own loop).
+        """
+
+    def reconcile(self) -> None:
+        """Compare stored non-terminal tasks with what really runs and fix drift."""
+
+    def supported_backend_parameters(self) -> Sequence[str]:
+        """The `resources.backend_parameters` keys this backend understands (lower case)."""
+
+    def check_backend_parameters(self, parameters: Mapping[str, str]) -> None:
+        """Raise ValueError with a message when a supported key has an unusable value."""
+
+    def start(self) -> None:
+        """Start background work (runner, reconciler) in the serving process."""
+
+    def stop(self) -> None: ...

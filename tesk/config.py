@@ -1,0 +1,93 @@
+"""Typed configuration: the `custom:` section of TESK's FOCA config.
+
+Unknown keys are rejected so that a typo fails at start-up instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Organization(Section):
+    name: str = "TESK"
+    url: str = "https://github.com/elixir-cloud-aai/TESK"
+
+
+class ServiceInfoConfig(Section):
+    """GA4GH service-info 1.0 fields served at /service-info."""
+
+    id: str = "org.ga4gh.tesk"
+    name: str = "TESK"
+    description: str = "GA4GH Task Execution Service for Kubernetes and single machines"
+    organization: Organization = Organization()
+    contactUrl: str | None = None
+    documentationUrl: str | None = None
+    environment: str | None = None
+    version: str | None = None  # None: the installed TESK version
+    storage: list[str] | None = None  # None: derived from the filer's configuration
+
+
+class StoreConfig(Section):
+    url: str | None = None  # None: SQLite file `tesk.db` in the data dir
+    pool_size: int = Field(default=5, ge=1)
+
+
+class RetryConfig(Section):
+    attempts: int = Field(default=5, ge=1)
+    initial_backoff_s: float = Field(default=0.5, ge=0)
+    max_backoff_s: float = Field(default=30.0, ge=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+class FilerConfig(Section):
+    file_roots: list[Path] = Field(default_factory=list)  # where file:// URLs may point
+    retry: RetryConfig = RetryConfig()
+    chunk_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    s3: bool = True  # offer s3:// (endpoint and credentials from the standard AWS settings)
+    ftp: bool = True
+    http: bool = True
+
+
+class LocalConfig(Section):
+    runtime: Literal["auto", "docker", "podman", "bwrap"] = "auto"
+    max_concurrent_tasks: int = Field(default=4, ge=1)
+    network: Literal["default", "none"] = "default"
+    executor_user: str | None = None  # uid[:gid] executors run as where the runtime allows it
+
+
+class KubernetesConfig(Section):
+    namespace: str = "default"
+    image: str = "tesk:latest"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    taskmaster_service_account: str = "tesk-taskmaster"
+    storage_class: str | None = None
+    default_disk_gb: float = Field(default=1.0, gt=0)
+    pending_timeout_s: int = Field(default=600, ge=1)
+    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+
+
+class LimitsConfig(Section):
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_tail_bytes: int = Field(default=64 * 1024, ge=0)
+    max_executors: int = Field(default=100, ge=1)
+    max_inputs: int = Field(default=10_000, ge=0)
+    max_outputs: int = Field(default=10_000, ge=0)
+    max_tags: int = Field(default=100, ge=0)
+
+
+class CustomConfig(Section):
+    data_dir: Path = Path(".tesk")
+    backend: Literal["local", "kubernetes"] = "local"
+    store: StoreConfig = StoreConfig()
+    local: LocalConfig = LocalConfig()
+    kubernetes: KubernetesConfig = KubernetesConfig()
+    filer: FilerConfig = FilerConfig()
+    limits: LimitsConfig = LimitsConfig()
+    service_info: ServiceInfoConfig = ServiceInfoConfig()

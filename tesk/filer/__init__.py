@@ -1,0 +1,1 @@
+"""Transfers between the task volume and storage, chosen by URL scheme."""

@@ -1,0 +1,97 @@
+"""The TaskStore contract every store implements (SQL; an in-memory fake for unit tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tesk.tes.models import Task, TaskLog
+from tesk.tes.progress import Progress
+from tesk.tes.states import State
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One stored task.
+
+    `task` is the task document as accepted at create (with id and creation_time, without state and
+    logs); `state`, `log` and `seq` are the progress the reducer keeps. `created_us` is
+    creation_time in microseconds since the epoch (the listing order). `worker` names who runs the
+    task (a local runner, a Kubernetes Job) so that a restarted worker finds its orphans.
+    """
+
+    id: str
+    state: State
+    created_us: int
+    task: Task
+    name: str | None = None
+    owner: str | None = None
+    log: TaskLog | None = None
+    seq: int = 0
+    worker: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position: the last task of a page (newest first)."""
+
+    created_us: int
+    task_id: str
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """ListTasks filters. `tags` are (key, value) pairs; a value of None matches any value."""
+
+    page_size: int = 256
+    after: Cursor | None = None
+    name_prefix: str | None = None
+    state: State | None = None
+    tags: Sequence[tuple[str, str | None]] = ()
+    owner: str | None = None  # None: every owner (admin or auth off)
+    with_documents: bool = True  # False: id and state only (MINIMAL view)
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    records: list[TaskRecord]
+    next_cursor: Cursor | None
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached; nothing was written."""
+
+
+class TaskStore(Protocol):
+    def create(self, record: TaskRecord) -> None:
+        """Persist a new task. Raises StoreUnavailable when nothing could be written."""
+
+    def get(self, task_id: str) -> TaskRecord | None: ...
+
+    def list_tasks(self, query: TaskQuery) -> TaskPage:
+        """Tasks matching `query`, newest first (by created_us, then id), keyset-paginated."""
+
+    def update(
+        self,
+        task_id: str,
+        progress: Progress,
+        *,
+        expected: Collection[State] | None = None,
+        worker: str | None = None,
+    ) -> TaskRecord | None:
+        """Apply `progress` through the reducer with compare-and-set.
+
+        Returns the updated record, or None when the task does not exist, its state is not in
+        `expected` (when given), or the reducer ignored the report. `worker`, when given, is stored
+        with the change (the claim of a task by a runner).
+        """
+
+    def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
+        """Tasks in `states` (optionally only those held by `worker`), oldest first."""
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable when the database cannot be reached."""
+
+    def close(self) -> None: ...

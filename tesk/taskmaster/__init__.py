@@ -1,0 +1,1 @@
+"""The task engine: stage inputs, run executors in order, stage outputs, report progress."""

@@ -1,0 +1,69 @@
+"""What the engine needs from the place it runs tasks in (a local runtime, Kubernetes pods)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task
+from tesk.tes.progress import Progress
+
+
+@dataclass(frozen=True)
+class ExecutorResult:
+    exit_code: int
+    stdout_tail: str
+    stderr_tail: str
+    start_time: str
+    end_time: str
+    reason: str | None = None  # why it failed beyond the exit code (OOM-killed, timed out, ...)
+
+
+@dataclass(frozen=True)
+class InputsStaged:
+    input_types: tuple[FileType, ...]
+
+
+@dataclass(frozen=True)
+class OutputsStaged:
+    outputs: tuple[OutputFileLog, ...]
+    errors: tuple[str, ...] = ()  # outputs that could not be uploaded, one line each
+
+
+class StageError(Exception):
+    """A filer stage failed (missing input, unreachable storage); the message names URL and why."""
+
+
+class RuntimeFailure(Exception):
+    """The runtime could not run an executor at all (no such image, no capacity)."""
+
+
+class Preempted(Exception):
+    """The runtime lost the task's capacity (evicted pod, lost node)."""
+
+
+class Runtime(Protocol):
+    def prepare(self, task: Task) -> None:
+        """Create the task's working volume."""
+
+    def stage_inputs(self, task: Task) -> InputsStaged:
+        """Run the input filer stage. Raises StageError."""
+
+    def run_executor(
+        self, task: Task, index: int, executor: Executor, resources: Resources | None
+    ) -> ExecutorResult:
+        """Run one executor to completion. Raises RuntimeFailure or Preempted."""
+
+    def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
+        """Run the output filer stage. With `executors_failed`, missing outputs are no error."""
+
+    def cancel(self) -> None:
+        """Kill whatever of this task runs now; callable from another thread, idempotent."""
+
+    def cleanup(self) -> None:
+        """Remove the working volume and everything else the task used."""
+
+
+class ProgressReporter(Protocol):
+    def report(self, progress: Progress) -> None:
+        """Deliver a progress snapshot (to the store, to a status ConfigMap, ...)."""

@@ -1,0 +1,33 @@
+"""Errors of the TES domain; the API maps each class to one HTTP status."""
+
+
+class TeskError(Exception):
+    """Base of every error TESK reports to a client."""
+
+
+class InvalidRequest(TeskError):
+    """The request is malformed or breaks a TES rule (HTTP 400)."""
+
+
+class Unauthorized(TeskError):
+    """No valid credentials were given (HTTP 401)."""
+
+
+class Forbidden(TeskError):
+    """The caller may not do this (HTTP 403)."""
+
+
+class TaskNotFound(TeskError):
+    """No task with this id is visible to the caller (HTTP 404)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id!r} not found")
+        self.task_id = task_id
+
+
+class PayloadTooLarge(TeskError):
+    """The request body is over the configured limit (HTTP 413)."""
+
+
+class ServiceUnavailable(TeskError):
+    """A dependency (the store, the cluster) cannot be reached right now (HTTP 503)."""

@@ -1,0 +1,75 @@
+"""Progress reports and the one reducer that folds them into a stored task.
+
+The engine emits cumulative snapshots numbered by a monotonically increasing `seq`; the API side
+(cancel, reconciler) emits out-of-band reports without a sequence. Every store applies reports
+through `reduce()` with compare-and-set, so duplicated, late or reordered reports are harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tesk.tes.models import FileType, TaskLog
+from tesk.tes.states import State, can_transition
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A change to a task's state and log.
+
+    seq: the engine's sequence number, or None for an out-of-band report (cancel, reconciler).
+    log: the engine's full snapshot of the task's TaskLog, or None to keep the stored one.
+    system_logs: lines to append to the TaskLog's system_logs.
+    input_types: the type of every input as found when staging (TES asks the server to fill it in).
+    """
+
+    state: State
+    seq: int | None = None
+    log: TaskLog | None = None
+    system_logs: tuple[str, ...] = ()
+    input_types: tuple[FileType, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TaskProgressState:
+    """What the reducer reads and writes of a stored task."""
+
+    state: State
+    seq: int
+    log: TaskLog | None
+    input_types: tuple[FileType, ...] | None = None
+
+
+def reduce(current: TaskProgressState, report: Progress) -> TaskProgressState | None:
+    """Fold `report` into `current`; None when the report must be ignored.
+
+    A report is ignored when it is older than what was applied (its seq is not newer) or when the
+    state table forbids the transition. System log lines are merged so none is lost or repeated.
+    """
+    if report.seq is not None and report.seq <= current.seq:
+        return None
+    if not can_transition(current.state, report.state):
+        return None
+    base = report.log if report.log is not None else current.log
+    log = _merge_system_logs(base, current.log, report.system_logs)
+    return TaskProgressState(
+        state=report.state,
+        seq=report.seq if report.seq is not None else current.seq,
+        log=log,
+        input_types=report.input_types if report.input_types is not None else current.input_types,
+    )
+
+
+def _merge_system_logs(
+    base: TaskLog | None, previous: TaskLog | None, extra: tuple[str, ...]
+) -> TaskLog | None:
+    earlier = list(previous.system_logs or []) if previous is not None else []
+    fresh = list(base.system_logs or []) if base is not None else []
+    lines = earlier + [line for line in fresh if line not in earlier]
+    lines += [line for line in extra if line not in lines]
+    if base is None and not lines:
+        return None
+    merged = base.model_copy(deep=True) if base is not None else TaskLog()
+    if lines:
+        merged.system_logs = lines
+    return merged

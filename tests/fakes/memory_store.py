@@ -1,0 +1,102 @@
+"""An in-memory TaskStore with the SQL store's semantics (checked by the contract suite)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Collection
+
+from tesk.store.base import Cursor, TaskPage, TaskQuery, TaskRecord
+from tesk.tes.progress import Progress, TaskProgressState, reduce
+from tesk.tes.states import State
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskRecord] = {}
+        self._lock = threading.Lock()
+
+    def create(self, record: TaskRecord) -> None:
+        with self._lock:
+            if record.id in self._tasks:
+                raise ValueError(f"task {record.id} exists")
+            self._tasks[record.id] = record
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self._lock:
+            return self._tasks.get(task_id)
+
+    def list_tasks(self, query: TaskQuery) -> TaskPage:
+        with self._lock:
+            records = sorted(self._tasks.values(), key=lambda r: (r.created_us, r.id), reverse=True)
+        matching = [r for r in records if _matches(r, query)]
+        page = matching[: query.page_size]
+        more = len(matching) > query.page_size
+        cursor = Cursor(page[-1].created_us, page[-1].id) if more and page else None
+        return TaskPage(page, cursor)
+
+    def update(
+        self,
+        task_id: str,
+        progress: Progress,
+        *,
+        expected: Collection[State] | None = None,
+        worker: str | None = None,
+    ) -> TaskRecord | None:
+        with self._lock:
+            record = self._tasks.get(task_id)
+            if record is None or (expected is not None and record.state not in expected):
+                return None
+            types = tuple(i.type for i in record.task.inputs or []) or None
+            current = TaskProgressState(record.state, record.seq, record.log, types)  # type: ignore[arg-type]
+            new = reduce(current, progress)
+            if new is None:
+                return None
+            task = record.task
+            if new.input_types is not None and progress.input_types is not None:
+                task = task.model_copy(deep=True)
+                for item, kind in zip(task.inputs or [], new.input_types, strict=False):
+                    item.type = kind
+            updated = dataclasses.replace(
+                record,
+                state=new.state,
+                seq=new.seq,
+                log=new.log,
+                task=task,
+                worker=worker if worker is not None else record.worker,
+            )
+            self._tasks[task_id] = updated
+            return updated
+
+    def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
+        with self._lock:
+            found = [
+                r
+                for r in self._tasks.values()
+                if r.state in states and (worker is None or r.worker == worker)
+            ]
+        return sorted(found, key=lambda r: (r.created_us, r.id))
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _matches(record: TaskRecord, query: TaskQuery) -> bool:
+    if query.after is not None and (record.created_us, record.id) >= (
+        query.after.created_us,
+        query.after.task_id,
+    ):
+        return False
+    if query.owner is not None and record.owner != query.owner:
+        return False
+    if query.state is not None and record.state != query.state:
+        return False
+    if query.name_prefix and not (record.name or "").startswith(query.name_prefix):
+        return False
+    for key, value in query.tags:
+        if key not in record.tags or (value is not None and record.tags[key] != value):
+            return False
+    return True
