@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from tesk.tes.models import FileType, OutputFileLog
 
 
 class TransferError(Exception):
@@ -30,3 +33,18 @@ class Transfer(Protocol):
 
     def is_directory(self, url: str) -> bool:
         """Whether `url` names a directory (for inputs whose type the client left out)."""
+
+
+@dataclass(frozen=True)
+class InputsStaged:
+    input_types: tuple[FileType, ...]
+
+
+@dataclass(frozen=True)
+class OutputsStaged:
+    outputs: tuple[OutputFileLog, ...]
+    errors: tuple[str, ...] = ()  # outputs that could not be uploaded, one line each
+
+
+class StageError(Exception):
+    """A filer stage failed (missing input, unreachable storage); the message names URL and why."""

@@ -5,8 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task
+from tesk.filer.base import InputsStaged, OutputsStaged, StageError
+from tesk.tes.models import Executor, Resources, Task
 from tesk.tes.progress import Progress
+
+__all__ = [
+    "ExecutorResult",
+    "InputsStaged",
+    "OutputsStaged",
+    "Preempted",
+    "ProgressReporter",
+    "Runtime",
+    "RuntimeFailure",
+    "StageError",
+]
 
 
 @dataclass(frozen=True)
@@ -17,21 +29,6 @@ class ExecutorResult:
     start_time: str
     end_time: str
     reason: str | None = None  # why it failed beyond the exit code (OOM-killed, timed out, ...)
-
-
-@dataclass(frozen=True)
-class InputsStaged:
-    input_types: tuple[FileType, ...]
-
-
-@dataclass(frozen=True)
-class OutputsStaged:
-    outputs: tuple[OutputFileLog, ...]
-    errors: tuple[str, ...] = ()  # outputs that could not be uploaded, one line each
-
-
-class StageError(Exception):
-    """A filer stage failed (missing input, unreachable storage); the message names URL and why."""
 
 
 class RuntimeFailure(Exception):
