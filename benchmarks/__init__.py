@@ -1,0 +1,1 @@
+"""Benchmarks: scripts anyone can run (`make bench`); results are written to docs/."""
