@@ -14,7 +14,7 @@ COPY pyproject.toml README.md ./
 COPY tesk ./tesk
 RUN /opt/tesk/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/tesk/bin/pip install /wheels/tesk-*.whl \
- && /opt/tesk/bin/pip uninstall --yes pip \
+ && /opt/tesk/bin/pip uninstall --yes pip setuptools \
  && /opt/tesk/bin/tesk --version
 
 # --- runtime: the venv on a slim Python, no compilers, no pip, non-root -----------------------------
