@@ -1,4 +1,4 @@
-"""Helm for the chart tests: fetched once by scripts/fetch-helm.sh, then rendered and parsed here."""
+"""Helm for the chart tests: fetched by scripts/fetch-helm.sh, then rendered and parsed here."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def run_helm(helm: Path) -> Callable[..., HelmResult]:
 
 @pytest.fixture(scope="session")
 def template(run_helm: Callable[..., HelmResult]) -> Callable[..., HelmResult]:
-    """`helm template` of the chart with values files and `--set` overrides; the result, not raised."""
+    """`helm template` with values files and `--set-json` overrides; the result, not raised."""
 
     def render(values_files: Iterable[Path] = (), **overrides: object) -> HelmResult:
         args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]

@@ -1,4 +1,4 @@
-"""The FOCA config the chart renders is one TESK accepts, and the chart's values track tesk.config."""
+"""The FOCA config the chart renders is one TESK accepts; the chart's values track tesk.config."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from tests.deployment.conftest import (
     values_id,
 )
 
-# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest kubernetes-validate knows.
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), the newest the validator knows.
 KUBERNETES_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
 VALUES_CASES = [pytest.param([], id="defaults")] + [
     pytest.param([path], id=values_id(path)) for path in SHIPPED_VALUES

@@ -1,4 +1,4 @@
-"""RBAC and pod security: three accounts with separate rights, no token for executors, non-root API."""
+"""RBAC and pod security: three accounts, separate rights, no token for executors, non-root API."""
 
 from __future__ import annotations
 

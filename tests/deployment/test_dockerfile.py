@@ -1,4 +1,4 @@
-"""The Dockerfile, checked without a container engine: hadolint, its stage layout, and its build context."""
+"""The Dockerfile, checked without a container engine: hadolint, stage layout, build context."""
 
 from __future__ import annotations
 
@@ -68,14 +68,15 @@ def test_hadolint_finds_nothing() -> None:
 def test_runtime_stage_copies_a_venv_from_a_builder_stage() -> None:
     builder, runtime = stages()[0], stages()[-1]
     assert len(stages()) >= 2
-    assert builder.name and runtime.name
+    assert builder.name
+    assert runtime.name
     # The venv's interpreter links into the base image: both stages must use the same one.
     assert builder.base == runtime.base
     copies = runtime.values("COPY")
     assert any(re.fullmatch(rf"--from={builder.name} (\S+) \1", c) for c in copies), copies
-    assert any(
-        re.search(r"\bpip\b.*\bwheel\b", run) for run in builder.values("RUN")
-    ), "the builder builds a wheel"
+    assert any(re.search(r"\bpip\b.*\bwheel\b", run) for run in builder.values("RUN")), (
+        "the builder builds a wheel"
+    )
 
 
 def test_runtime_stage_installs_no_build_tools() -> None:
@@ -89,8 +90,10 @@ def test_runtime_runs_as_a_non_root_user() -> None:
     assert users, "the runtime stage must set USER"
     uid, _, gid = users[-1].partition(":")
     # Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
-    assert uid.isdigit() and int(uid) > 0, users[-1]
-    assert gid.isdigit() and int(gid) > 0, users[-1]
+    assert uid.isdigit(), users[-1]
+    assert gid.isdigit(), users[-1]
+    assert int(uid) > 0, users[-1]
+    assert int(gid) > 0, users[-1]
 
 
 def test_entrypoint_serves_on_the_charts_port_with_a_healthcheck() -> None:
@@ -117,7 +120,7 @@ def build_context_sources() -> list[str]:
 
 
 def test_dockerignore_lets_through_what_the_build_copies() -> None:
-    """The context is the repo minus .dockerignore; what COPY needs must pass, local state must not."""
+    """The context is the repo minus .dockerignore: exactly what COPY needs gets through."""
     patterns = [
         line.strip()
         for line in (REPO / ".dockerignore").read_text().splitlines()
@@ -130,7 +133,7 @@ def test_dockerignore_lets_through_what_the_build_copies() -> None:
 
 @pytest.mark.timeout(180)
 def test_build_context_makes_a_complete_wheel(tmp_path: Path) -> None:
-    """The builder stage's wheel, built here from exactly what it copies, holds the whole package."""
+    """The builder stage's wheel, built here from exactly what it copies, holds all of TESK."""
     context = tmp_path / "context"
     context.mkdir()
     for source in build_context_sources():
@@ -140,8 +143,10 @@ def test_build_context_makes_a_complete_wheel(tmp_path: Path) -> None:
         else:
             shutil.copy2(src, context / source)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet"]
-        + ["--wheel-dir", str(tmp_path / "wheels"), str(context)],
+        [
+            *(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet"),
+            *("--wheel-dir", str(tmp_path / "wheels"), str(context)),
+        ],
         check=True,
         capture_output=True,
     )
@@ -154,6 +159,8 @@ def test_build_context_makes_a_complete_wheel(tmp_path: Path) -> None:
     shipped = {
         p.relative_to(REPO).as_posix()
         for p in package.rglob("*")
-        if p.is_file() and p.suffix in {".py", ".yaml", ".md", ".json"} and "__pycache__" not in p.parts
+        if p.is_file()
+        and p.suffix in {".py", ".yaml", ".md", ".json"}
+        and "__pycache__" not in p.parts
     }
     assert shipped <= names, f"missing from the image's wheel: {sorted(shipped - names)}"
