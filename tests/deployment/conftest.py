@@ -5,32 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "deployment" / "charts" / "tesk"
-FETCH_HELM = REPO / "scripts" / "fetch-helm.sh"
-# Every values file shipped with the chart or the docs; each must render into valid manifests.
-SHIPPED_VALUES = sorted(
-    [*(CHART / "ci").glob("*.yaml"), *(REPO / "deployment" / "examples").glob("*.yaml")]
-)
-
-RELEASE = "tesk"
-NAMESPACE = "tesk"
-
-Manifest = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class HelmResult:
-    returncode: int
-    stdout: str
-    stderr: str
+from tests.deployment.chart import CHART, FETCH_HELM, NAMESPACE, RELEASE, REPO, HelmResult, Manifest
 
 
 @pytest.fixture(scope="session")
@@ -90,19 +70,3 @@ def render(template: Callable[..., HelmResult]) -> Callable[..., list[Manifest]]
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
     return objects
-
-
-def find(objects: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
-    return [
-        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
-    ]
-
-
-def one(objects: list[Manifest], kind: str, name: str | None = None) -> Manifest:
-    found = find(objects, kind, name)
-    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
-    return found[0]
-
-
-def values_id(path: Path) -> str:
-    return path.relative_to(REPO).as_posix()

@@ -15,7 +15,7 @@ from annotated_types import Ge, Gt
 from pydantic import BaseModel
 
 from tesk.config import CustomConfig, KubernetesConfig, LimitsConfig, RetryConfig
-from tests.deployment.conftest import (
+from tests.deployment.chart import (
     CHART,
     NAMESPACE,
     REPO,

@@ -20,7 +20,7 @@ import pytest
 import requests
 import tes
 
-from tests.deployment.conftest import CHART, REPO
+from tests.deployment.chart import CHART, REPO
 
 pytestmark = pytest.mark.k8s_real
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.deployment.conftest import HelmResult
+from tests.deployment.chart import HelmResult
 
 CASES = [
     pytest.param(

@@ -8,7 +8,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from tests.deployment.conftest import (
+from tests.deployment.chart import (
     CHART,
     NAMESPACE,
     SHIPPED_VALUES,

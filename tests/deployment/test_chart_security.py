@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from tests.deployment.conftest import CHART, NAMESPACE, REPO, Manifest, find, one
+from tests.deployment.chart import CHART, NAMESPACE, REPO, Manifest, find, one
 
 SEPARATE_NAMESPACE = CHART / "ci" / "postgresql-ingress-values.yaml"  # tasks in "tesk-tasks"
 

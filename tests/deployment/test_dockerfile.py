@@ -15,7 +15,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from tests.deployment.conftest import CHART, REPO
+from tests.deployment.chart import CHART, REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 BUILD_TOOLS = re.compile(

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from tests.deployment.conftest import CHART, REPO
+from tests.deployment.chart import CHART, REPO
 
 DOC = REPO / "docs" / "deployment.md"
 VALUES: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
