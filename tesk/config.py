@@ -71,6 +71,12 @@ class KubernetesConfig(Section):
     default_disk_gb: float = Field(default=1.0, gt=0)
     pending_timeout_s: int = Field(default=600, ge=1)
     ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+    # Executor pods run as this account (None: the namespace's default); they never mount its token.
+    executor_service_account: str | None = None
+    # Secrets given to filer pods only, never to executors: one whose keys become environment
+    # variables (e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL), one holding a `.netrc` file (FTP/HTTP).
+    filer_env_secret: str | None = None
+    filer_netrc_secret: str | None = None
 
 
 class LimitsConfig(Section):

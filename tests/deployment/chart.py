@@ -1,0 +1,43 @@
+"""Where the chart and its values files are, and helpers to pick rendered objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deployment" / "charts" / "tesk"
+FETCH_HELM = REPO / "scripts" / "fetch-helm.sh"
+# Every values file shipped with the chart or the docs; each must render into valid manifests.
+SHIPPED_VALUES = sorted(
+    [*(CHART / "ci").glob("*.yaml"), *(REPO / "deployment" / "examples").glob("*.yaml")]
+)
+
+RELEASE = "tesk"
+NAMESPACE = "tesk"
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HelmResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def find(objects: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
+    return [
+        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+
+
+def one(objects: list[Manifest], kind: str, name: str | None = None) -> Manifest:
+    found = find(objects, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def values_id(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
