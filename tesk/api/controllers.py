@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
+
 from tesk.api.context import service
 from tesk.service import LEGACY_SERVICE_INFO_ID
 
@@ -26,7 +28,8 @@ def ListTasks(
         page_size=page_size,
         page_token=page_token,
         name_prefix=name_prefix,
-        state=state,
+        # Connexion fills in the schema's default (UNKNOWN) when the client sent no state.
+        state=state if "state" in request.args else None,
         tag_keys=_as_list(tag_key),
         tag_values=_as_list(tag_value),
     )
