@@ -147,7 +147,7 @@ def _parse_foca(files: Sequence[Path], configure_logging: bool) -> Config:
         raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
     except (OSError, ValueError) as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-        raise ConfigError(f"invalid configuration: {exc}{cause}") from None
+        raise ConfigError(" ".join(f"invalid configuration: {exc}{cause}".split())) from None
     config = parser.config
     # FOCA accepts any extra top-level section; besides `custom`, one is most likely a typo.
     unknown = sorted(set(config.model_extra or {}) - {"custom"})
