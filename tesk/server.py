@@ -26,6 +26,7 @@ from tesk.settings import ConfigError, Overrides, Settings, load_settings
 from tesk.store.base import TaskStore
 
 READY_TIMEOUT_S = 60.0
+WSGI_APP = "tesk.app:wsgi()"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -67,7 +68,7 @@ class Supervisor:
         print(
             f"tesk serve: the API server stopped unexpectedly (exit code {code})", file=sys.stderr
         )
-        return code or 1
+        return code if code > 0 else 1
 
 
 def serve(overrides: Overrides, workers: int) -> int:
@@ -89,16 +90,20 @@ def serve(overrides: Overrides, workers: int) -> int:
             store.close()
         print(f"tesk serve: {_one_line(exc)}", file=sys.stderr)
         return 2
-    supervisor = Supervisor(
-        command=gunicorn_command(settings, workers),
+    return supervisor_for(settings, workers).run(backend, store)
+
+
+def supervisor_for(settings: Settings, workers: int, app: str = WSGI_APP) -> Supervisor:
+    """The supervisor of `workers` gunicorn workers serving `app` with these settings."""
+    return Supervisor(
+        command=gunicorn_command(settings, workers, app),
         env=child_env(settings),
         probe=(_probe_host(settings.host), settings.port),
         on_ready=_banner(settings),
     )
-    return supervisor.run(backend, store)
 
 
-def gunicorn_command(settings: Settings, workers: int) -> list[str]:
+def gunicorn_command(settings: Settings, workers: int, app: str = WSGI_APP) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -111,7 +116,7 @@ def gunicorn_command(settings: Settings, workers: int) -> list[str]:
         "10",
         "--error-logfile",
         "-",
-        "tesk.app:wsgi()",
+        app,
     ]
 
 
