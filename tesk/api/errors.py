@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from connexion import App
-from connexion.exceptions import ProblemException
+from connexion.exceptions import BadRequestProblem, ExtraParameterProblem, ProblemException
 from flask import Response, current_app
 from foca.config.access import get_config
 from foca.errors.exceptions import build_problem, problem_response, shorten_detail
@@ -45,7 +45,9 @@ def register_error_handlers(app: App) -> None:
     """Add handlers that put the reason of each error into the response's `detail`."""
     app.add_error_handler(TeskError, _domain_error)
     app.add_error_handler(HTTPException, _http_error)
-    app.add_error_handler(ProblemException, _connexion_problem)
+    # Connexion's request validation, including the two classes FOCA has its own handler for.
+    for problem_class in (ProblemException, BadRequestProblem, ExtraParameterProblem):
+        app.add_error_handler(problem_class, _connexion_problem)
     app.add_error_handler(Exception, _unexpected_error)
 
 
@@ -69,9 +71,14 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _connexion_problem(exc: ProblemException) -> Response:
     problem, status = build_problem(exc, get_config().exceptions)
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else exc.title
-    logger.info("request rejected (%s): %s", status, detail)
-    return _response(problem, status, str(detail or problem.get("title", "")))
+    detail = exc.detail
+    if isinstance(detail, list):
+        detail = "; ".join(str(item) for item in detail)
+    # jsonschema appends the failing schema and instance after a blank line; the first line says it.
+    text = str(detail).split("\n\n", 1)[0].strip() if detail else ""
+    text = text or str(exc.title or problem.get("title", ""))
+    logger.info("request rejected (%s): %s", status, text)
+    return _response(problem, status, text)
 
 
 def _unexpected_error(exc: Exception) -> Response:

@@ -55,6 +55,7 @@ def assert_problem(response: Any, status: int, *fragments: str) -> None:
     body = response.get_json()
     assert body["status"] == status
     assert body["title"]
+    assert "\n" not in body["detail"]
     for fragment in fragments:
         assert fragment in body["detail"], body
 
