@@ -141,3 +141,9 @@ def test_bad_port_in_environment(port: str) -> None:
 def test_bad_backend_in_environment() -> None:
     with pytest.raises(ConfigError, match=r"custom\.backend"):
         load_settings(env={"TESK_BACKEND": "slurm"})
+
+
+def test_an_overlay_can_stop_serving_v1(tmp_path: Path) -> None:
+    overlay = write(tmp_path, "no-v1.yaml", "api:\n  specs:\n    tes_v1: null\n")
+    settings = load_settings(Overrides(config_files=(overlay,)), env={})
+    assert [spec.name for spec in settings.foca.api.specs] == ["tes"]
