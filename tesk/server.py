@@ -41,28 +41,39 @@ class Supervisor:
     stop_requested: bool = field(default=False, init=False)
 
     def run(self, backend: ComputeBackend, store: TaskStore) -> int:
-        child = subprocess.Popen(self.command, env=self.env, preexec_fn=_die_with_parent)
+        children: list[subprocess.Popen[bytes]] = []
 
         def forward(signum: int, _frame: FrameType | None) -> None:
             self.stop_requested = True
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
 
         previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            # Started before the backend's threads exist: no fork from a threaded process.
+            child = subprocess.Popen(self.command, env=self.env, preexec_fn=_die_with_parent)
+            children.append(child)
+            if self.stop_requested:
+                child.send_signal(signal.SIGTERM)
             try:
                 backend.start()
             except Exception as exc:
                 _stop_child(child)
+                store.close()
                 print(f"tesk serve: cannot start the backend: {_one_line(exc)}", file=sys.stderr)
                 return 2
-            if _wait_until_listening(child, self.probe):
-                print(self.on_ready, flush=True)
-            code = child.wait()
+            try:
+                if _wait_until_listening(child, self.probe):
+                    print(self.on_ready, flush=True)
+                elif child.poll() is None:
+                    print("tesk serve: the API is slow to answer; still waiting", file=sys.stderr)
+                code = child.wait()
+            finally:
+                _stop_backend(backend, store)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            _stop_backend(backend, store)
         if self.stop_requested:
             return 0
         print(

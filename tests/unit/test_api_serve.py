@@ -151,6 +151,8 @@ marks = Path(sys.argv[2])
 
 class MarkedBackend(FakeBackend):
     def start(self) -> None:
+        if sys.argv[3:] == ["fail"]:
+            raise RuntimeError("no container runtime found (tried docker, podman, bwrap)")
         with marks.open("a") as f:
             f.write("started\\n")
 
@@ -232,6 +234,27 @@ def test_serves_and_stops_cleanly_on_sigterm(supervised: dict[str, Any]) -> None
     assert supervised["marks"].read_text() == "started\nstopped\n"
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/healthz", timeout=2)
+
+
+def test_a_backend_that_cannot_start_is_a_startup_error(tmp_path: Path) -> None:
+    port = free_port()
+    script = tmp_path / "supervised.py"
+    script.write_text(SUPERVISED)
+    result = subprocess.run(
+        [sys.executable, str(script), str(port), str(tmp_path / "marks"), "fail"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+    )
+    assert result.returncode == 2
+    assert "tesk serve: cannot start the backend: RuntimeError: no container runtime found" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    with socket.create_server(("127.0.0.1", port)):  # the API child is gone
+        pass
 
 
 def test_a_dead_api_process_stops_the_backend_too(supervised: dict[str, Any]) -> None:
