@@ -162,6 +162,10 @@ class SpecSchemas:
         if minimal:
             # MINIMAL views hold only id and state, though the spec requires `executors`.
             components["schemas"]["tesTask"]["required"].remove("executors")
+        for schema_name, schema_object in components["schemas"].items():
+            # Responses carry spec fields only: no property a TES object does not define.
+            if schema_name.startswith("tes") and "properties" in schema_object:
+                schema_object.setdefault("additionalProperties", False)
         schema = {"$ref": f"#/components/schemas/{name}", "components": components}
         validator_class = OAS30WriteValidator if write else OAS30ReadValidator
         validator = validator_class(schema)
