@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 from pydantic import ValidationError
 
 from tesk.tes.errors import InvalidRequest
-from tesk.tes.models import Input, Output, Task, View
+from tesk.tes.models import FileType, Input, Output, Task, View
 from tesk.tes.states import State
 
 GLOB_CHARS = frozenset("*?[")
@@ -64,16 +65,20 @@ def check_task(task: Task, limits: TaskLimits) -> None:
         where = f"executors[{index}]"
         if not executor.image.strip():
             raise InvalidRequest(f"{where}.image: an executor needs a container image")
-        for name in ("workdir", "stdin", "stdout", "stderr"):
+        if executor.workdir is not None:
+            check_path(executor.workdir, f"{where}.workdir", Mount.NONE)
+        if executor.stdin is not None:
+            check_path(executor.stdin, f"{where}.stdin", Mount.DIRECTORY)
+        for name in ("stdout", "stderr"):
             value = getattr(executor, name)
             if value is not None:
-                check_path(value, f"{where}.{name}")
+                check_path(value, f"{where}.{name}", Mount.PARENT)
     for index, item in enumerate(task.inputs or []):
         check_input(item, f"inputs[{index}]")
     for index, output in enumerate(task.outputs or []):
         check_output(output, f"outputs[{index}]")
     for index, volume in enumerate(task.volumes or []):
-        check_path(volume, f"volumes[{index}]")
+        check_path(volume, f"volumes[{index}]", Mount.DIRECTORY)
 
 
 def _check_count(field: str, count: int, limit: int) -> None:
@@ -83,11 +88,19 @@ def _check_count(field: str, count: int, limit: int) -> None:
         )
 
 
-def check_path(path: str, where: str) -> None:
-    """A path inside the task's containers: absolute, without `..`, below a top-level directory.
+class Mount(Enum):
+    """What of a path the task volume mounts (see tesk/taskmaster/volumes.py)."""
 
-    The task volume is mounted as directories, so a file may not sit directly in `/` (its directory
-    would be the root of the container) and no path may be `/` itself.
+    NONE = "none"  # nothing: a working directory
+    DIRECTORY = "directory"  # the path itself: a volume, a DIRECTORY input or output
+    PARENT = "parent"  # the directory holding it: a file (or an input of unknown type)
+
+
+def check_path(path: str, where: str, mount: Mount = Mount.PARENT) -> None:
+    """A path inside the task's containers: absolute, without `..`.
+
+    The task volume is mounted as directories, and `/` cannot be one of them: a mounted directory
+    may not be `/`, so a file may not sit directly in `/`.
     """
     if not path.startswith("/"):
         raise InvalidRequest(f"{where}: {path!r} is not an absolute path")
@@ -96,9 +109,12 @@ def check_path(path: str, where: str) -> None:
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise InvalidRequest(f"{where}: {path!r} must not contain '..'")
-    if len(parts) < 2:
+    if mount is Mount.DIRECTORY and not parts:
+        raise InvalidRequest(f"{where}: {path!r} is '/'; use a directory such as '/data'")
+    if mount is Mount.PARENT and len(parts) < 2:
         raise InvalidRequest(
-            f"{where}: {path!r} is '/' or directly under '/'; use a directory such as '/data'"
+            f"{where}: {path!r} is '/' or directly under '/'; put files in a directory such as "
+            "'/data'"
         )
 
 
@@ -112,25 +128,40 @@ def input_uses_content(item: Input) -> bool:
 
 
 def check_input(item: Input, where: str) -> None:
-    check_path(item.path, f"{where}.path")
-    if not input_uses_content(item) and not item.url:
+    directory = item.type is FileType.DIRECTORY
+    check_path(item.path, f"{where}.path", Mount.DIRECTORY if directory else Mount.PARENT)
+    uses_content = input_uses_content(item)
+    if not uses_content and not item.url:
         raise InvalidRequest(f"{where}: an input needs a 'url' or a 'content'")
+    if uses_content and directory:
+        raise InvalidRequest(f"{where}.content: 'content' makes a file, but type is DIRECTORY")
 
 
 def check_output(output: Output, where: str) -> None:
-    check_path(output.path, f"{where}.path")
     if not output.url:
         raise InvalidRequest(f"{where}.url: an output needs a URL")
-    if has_glob(output.path):
-        prefix = output.path_prefix
-        if not prefix:
-            raise InvalidRequest(
-                f"{where}.path_prefix: required because path {output.path!r} has wildcards"
-            )
-        if not output.path.startswith(prefix):
-            raise InvalidRequest(
-                f"{where}.path_prefix: path {output.path!r} does not start with {prefix!r}"
-            )
+    if not has_glob(output.path):
+        directory = output.type is FileType.DIRECTORY
+        check_path(output.path, f"{where}.path", Mount.DIRECTORY if directory else Mount.PARENT)
+        return
+    # The directory before the first wildcard is what gets mounted.
+    static = output.path.split("/")
+    first_glob = next(i for i, part in enumerate(static) if has_glob(part))
+    check_path(output.path, f"{where}.path", Mount.NONE)
+    if first_glob < 2:
+        raise InvalidRequest(
+            f"{where}.path: {output.path!r} has a wildcard directly under '/'; put the files in "
+            "a directory such as '/data'"
+        )
+    prefix = output.path_prefix
+    if not prefix:
+        raise InvalidRequest(
+            f"{where}.path_prefix: required because path {output.path!r} has wildcards"
+        )
+    if not output.path.startswith(prefix):
+        raise InvalidRequest(
+            f"{where}.path_prefix: path {output.path!r} does not start with {prefix!r}"
+        )
 
 
 def split_backend_parameters(

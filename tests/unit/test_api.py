@@ -227,6 +227,30 @@ def test_executor_logs_only_for_executors_that_ran(api: Api) -> None:
     assert full["logs"][0]["logs"] == [{"exit_code": 1}]
 
 
+def test_a_snakemake_task_is_accepted(api: Api) -> None:
+    """The shape the Snakemake TES plugin sends: workdir /tmp, scripts as inline content."""
+    body = {
+        "name": "snakejob.all",
+        "description": "",
+        "inputs": [
+            {"path": "/tmp/Snakefile", "content": "rule all: ..."},
+            {"path": "/tmp/data/in.txt", "url": "file:///home/u/wf/data/in.txt"},
+            {"path": "/tmp/run_snakemake.sh", "content": "#!/bin/sh"},
+        ],
+        "outputs": [{"path": "/tmp/out/result.txt", "url": "file:///home/u/wf/out/result.txt"}],
+        "executors": [
+            {
+                "image": "snakemake/snakemake:v8",
+                "command": ["/bin/bash", "/tmp/run_snakemake.sh"],
+                "workdir": "/tmp",
+            }
+        ],
+        "resources": {"cpu_cores": 1, "ram_gb": 1, "disk_gb": 1},
+    }
+    task_id = create(api, body)
+    assert get(api, task_id, "FULL")["executors"][0]["workdir"] == "/tmp"
+
+
 def test_get_unknown_task_is_404(api: Api) -> None:
     assert_problem(api.client.get(f"{BASE}/tasks/nope"), 404, "nope")
 

@@ -8,6 +8,7 @@ from tesk.tes.errors import InvalidRequest
 from tesk.tes.models import Input, Output, View
 from tesk.tes.states import State
 from tesk.tes.validation import (
+    Mount,
     TaskLimits,
     check_input,
     check_output,
@@ -51,6 +52,45 @@ def test_bad_paths(path: str, message: str) -> None:
     assert str(caught.value).startswith("inputs[1].path: ")
 
 
+@pytest.mark.parametrize(
+    ("path", "mount", "ok"),
+    [
+        ("/tmp", Mount.NONE, True),  # a working directory is not mounted (Snakemake uses /tmp)
+        ("/", Mount.NONE, True),
+        ("/data", Mount.DIRECTORY, True),  # a volume or a DIRECTORY input is mounted itself
+        ("/", Mount.DIRECTORY, False),
+        ("/data/x", Mount.PARENT, True),  # a file: its directory is mounted
+        ("/data", Mount.PARENT, False),
+        ("tmp", Mount.NONE, False),
+        ("/tmp/../etc", Mount.NONE, False),
+    ],
+)
+def test_what_is_mounted_decides_how_deep_a_path_must_be(path: str, mount: Mount, ok: bool) -> None:
+    if ok:
+        check_path(path, "p", mount)
+    else:
+        with pytest.raises(InvalidRequest):
+            check_path(path, "p", mount)
+
+
+def test_input_paths_by_type() -> None:
+    check_input(Input(path="/data", url="s3://b/dir/", type="DIRECTORY"), "i")
+    for kind in ("FILE", None):
+        with pytest.raises(InvalidRequest, match="directly under '/'"):
+            check_input(Input(path="/data", url="s3://b/k", type=kind), "i")
+    with pytest.raises(InvalidRequest, match="content' makes a file"):
+        check_input(Input(path="/data/d", content="x", type="DIRECTORY"), "i")
+
+
+def test_executor_paths() -> None:
+    executor = {"image": "a", "command": ["x"], "workdir": "/tmp", "stdin": "/in"}
+    check_task(parse_task({"executors": [executor]}), LIMITS)
+    for name, value in (("stdout", "/out.txt"), ("stderr", "/"), ("stdin", "/"), ("workdir", "w")):
+        bad = {**executor, name: value}
+        with pytest.raises(InvalidRequest, match=rf"executors\[0\]\.{name}"):
+            check_task(parse_task({"executors": [bad]}), LIMITS)
+
+
 def test_input_needs_url_or_content() -> None:
     check_input(Input(path="/data/a", url="s3://b/k"), "i")
     check_input(Input(path="/data/a", content="x"), "i")
@@ -68,6 +108,12 @@ def test_output_wildcards_need_a_matching_prefix() -> None:
     for glob in ("/data/*.txt", "/data/?.txt", "/data/[ab].txt"):
         with pytest.raises(InvalidRequest, match="path_prefix: required"):
             check_output(Output(url="s3://b/", path=glob), "o")
+    for root_glob in ("/*.txt", "/da*/x"):
+        with pytest.raises(InvalidRequest, match="wildcard directly under '/'"):
+            check_output(Output(url="s3://b/", path=root_glob, path_prefix="/"), "o")
+    check_output(Output(url="s3://b/", path="/data", type="DIRECTORY"), "o")
+    with pytest.raises(InvalidRequest, match="directly under '/'"):
+        check_output(Output(url="s3://b/", path="/data"), "o")
     with pytest.raises(InvalidRequest, match="does not start with"):
         check_output(Output(url="s3://b/", path="/data/*.txt", path_prefix="/out/"), "o")
 
