@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from tesk.settings import Overrides
-
 
 @click.group()
 @click.version_option(package_name="tesk")
@@ -70,7 +68,9 @@ def serve(
     workers: int,
 ) -> None:
     """Serve the TES API (gunicorn workers) and run tasks (this process)."""
+    # Imported here: FOCA and Connexion take a while to load, and other commands need neither.
     from tesk.server import serve as run_server
+    from tesk.settings import Overrides
 
     overrides = Overrides(
         host=host,
