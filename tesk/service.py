@@ -92,17 +92,17 @@ class TesService:
 
         created_us = time.time_ns() // 1000
         task_id = str(uuid.uuid4())
-        document = task.model_copy(deep=True)
-        document.id = task_id
-        document.creation_time = timestamp(_EPOCH + timedelta(microseconds=created_us))
+        # `task` was parsed for this request alone: it becomes the stored document.
+        task.id = task_id
+        task.creation_time = timestamp(_EPOCH + timedelta(microseconds=created_us))
         for server_field in ("state", "logs"):
-            setattr(document, server_field, None)
-            document.model_fields_set.discard(server_field)
+            setattr(task, server_field, None)
+            task.model_fields_set.discard(server_field)
         record = TaskRecord(
             id=task_id,
             state=State.QUEUED,
             created_us=created_us,
-            task=document,
+            task=task,
             name=task.name,
             owner=None,
             log=TaskLog(system_logs=warnings) if warnings else None,
