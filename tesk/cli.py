@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 
@@ -9,3 +12,74 @@ import click
 @click.version_option(package_name="tesk")
 def main() -> None:
     """TESK: a GA4GH Task Execution Service."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [config: 127.0.0.1; env: TESK_HOST].")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Port to listen on [8080; env: TESK_PORT]."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where tasks and the SQLite store live [./.tesk; env: TESK_DATA_DIR].",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "kubernetes"]),
+    help="Where tasks run [local; env: TESK_BACKEND].",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "docker", "podman", "bwrap"]),
+    help="Local container runtime [auto; env: TESK_RUNTIME].",
+)
+@click.option("--store-url", help="SQLAlchemy URL of the task store [env: TESK_STORE_URL].")
+@click.option(
+    "--file-root",
+    "file_roots",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory file:// URLs may point into; repeatable [env: TESK_FILE_ROOTS].",
+)
+@click.option(
+    "--config",
+    "config_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config overlay file (FOCA YAML); repeatable, later ones win [env: TESK_CONFIG].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="API worker processes.",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    backend: str | None,
+    runtime: str | None,
+    store_url: str | None,
+    file_roots: tuple[Path, ...],
+    config_files: tuple[Path, ...],
+    workers: int,
+) -> None:
+    """Serve the TES API (gunicorn workers) and run tasks (this process)."""
+    # Imported here: FOCA and Connexion take a while to load, and other commands need neither.
+    from tesk.server import serve as run_server
+    from tesk.settings import Overrides
+
+    overrides = Overrides(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        backend=backend,
+        runtime=runtime,
+        store_url=store_url,
+        file_roots=file_roots or None,
+        config_files=config_files or None,
+    )
+    sys.exit(run_server(overrides, workers))

@@ -1,0 +1,1 @@
+"""HTTP only: the TES OpenAPI document and patch, thin controllers, probes, error mapping."""

@@ -1,0 +1,59 @@
+"""One function per TES operationId (routed by Connexion); each calls the TesService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from tesk.api.context import service
+from tesk.service import LEGACY_SERVICE_INFO_ID
+
+
+def GetServiceInfo() -> dict[str, Any]:
+    return service().service_info()
+
+
+def ListTasks(
+    name_prefix: str | None = None,
+    state: str | None = None,
+    tag_key: list[str] | str | None = None,
+    tag_value: list[str] | str | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+    view: str | None = None,
+) -> dict[str, Any]:
+    return service().list_tasks(
+        view=view,
+        page_size=page_size,
+        page_token=page_token,
+        name_prefix=name_prefix,
+        # Connexion fills in the schema's default (UNKNOWN) when the client sent no state.
+        state=state if "state" in request.args else None,
+        tag_keys=_as_list(tag_key),
+        tag_values=_as_list(tag_value),
+    )
+
+
+def CreateTask(body: Any) -> dict[str, Any]:
+    return {"id": service().create(body)}
+
+
+def GetTask(id: str, view: str | None = None) -> dict[str, Any]:
+    # `GET /v1/tasks/service-info` is where TES 0.3 clients (py-tes 0.4) look for service-info.
+    if id == LEGACY_SERVICE_INFO_ID:
+        return service().legacy_service_info()
+    return service().get(id, view)
+
+
+def CancelTask(id: str) -> dict[str, Any]:
+    service().cancel(id)
+    return {}
+
+
+def _as_list(value: list[str] | str | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)

@@ -1,0 +1,152 @@
+"""Composition root: typed config -> store, backend, service -> the Connexion/Flask app.
+
+This is the only module that knows every implementation; the others receive what they need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from connexion import App
+from flask import Flask
+from foca.foca import Foca
+from foca.models.config import Config
+
+from tesk import __version__
+from tesk.api.context import attach_service
+from tesk.api.errors import register_error_handlers
+from tesk.api.health import register_health_routes
+from tesk.api.spec import serves_tes, service_info_schemas_patch
+from tesk.backends.base import ComputeBackend
+from tesk.config import CustomConfig, FilerConfig
+from tesk.service import TesService, UrlCheck
+from tesk.settings import ConfigError, Settings, load_settings
+from tesk.store.base import TaskStore
+
+ENV_STARTED_AT = "TESK_STARTED_AT"
+"""Set by `tesk serve` for its API workers, so that all report the same service start time."""
+
+_BACKENDS = {
+    "local": ("tesk.backends.local", "LocalBackend"),
+    "kubernetes": ("tesk.backends.kubernetes", "KubernetesBackend"),
+}
+
+
+def create_app(
+    config: Settings | CustomConfig | None = None,
+    *,
+    store: TaskStore | None = None,
+    backend: ComputeBackend | None = None,
+    check_url: UrlCheck | None = None,
+    storage: Callable[[], Sequence[str]] | None = None,
+    started_at: datetime | None = None,
+) -> App:
+    """The TES app. What is not injected is built from the config.
+
+    `config`: the effective settings (default: tesk/config.yaml + env overrides); a CustomConfig
+    alone means the default FOCA config with that `custom` section (no env overrides).
+    """
+    settings = _as_settings(config)
+    custom = settings.custom
+    if store is None:
+        store = build_store(custom)
+    if backend is None:
+        backend = build_backend(custom, store)
+    service = TesService(
+        store,
+        backend,
+        limits=custom.limits,
+        service_info=custom.service_info,
+        version=__version__,
+        started_at=started_at or _started_at(),
+        check_url=check_url or filer_url_check(custom.filer),
+        storage=storage or (lambda: advertised_storage(custom.filer)),
+    )
+    foca = Foca(config_file=list(settings.config_files))
+    foca.conf = _with_offline_spec(settings.foca)
+    cnx_app = foca.create_app()
+    flask_app: Flask = cnx_app.app
+    # FOCA's request hook answers 413 for larger bodies, declared or chunked.
+    flask_app.config["MAX_CONTENT_LENGTH"] = custom.limits.max_body_bytes
+    attach_service(flask_app, service)
+    register_error_handlers(cnx_app)
+    register_health_routes(flask_app)
+    return cnx_app
+
+
+def wsgi() -> Flask:
+    """WSGI factory for gunicorn (`tesk.app:wsgi()`); settings come from the environment."""
+    app: Flask = create_app(load_settings()).app
+    return app
+
+
+def build_store(custom: CustomConfig) -> TaskStore:
+    module = importlib.import_module("tesk.store.sql")
+    return cast(TaskStore, module.SqlStore.from_config(custom))
+
+
+def build_backend(custom: CustomConfig, store: TaskStore) -> ComputeBackend:
+    module_name, class_name = _BACKENDS[custom.backend]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"backend {custom.backend!r} is not available: {exc}") from None
+    return cast(ComputeBackend, getattr(module, class_name)(custom, store))
+
+
+def filer_url_check(filer: FilerConfig) -> UrlCheck:
+    """check_url(url, for_output) backed by the filer: can TESK transfer from/to this URL?"""
+    check: Callable[..., None] = importlib.import_module("tesk.filer").check_url
+
+    def check_url(url: str, for_output: bool) -> None:
+        check(url, filer, for_output=for_output)
+
+    return check_url
+
+
+def advertised_storage(filer: FilerConfig) -> list[str]:
+    """service-info `storage`: the file roots and the URL schemes the filer may use."""
+    locations = [root.absolute().as_uri() for root in filer.file_roots]
+    if filer.s3:
+        locations.append("s3://")
+    if filer.ftp:
+        locations.append("ftp://")
+    if filer.http:
+        locations += ["http://", "https://"]
+    return locations
+
+
+def _as_settings(config: Settings | CustomConfig | None) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    if config is None:
+        return load_settings()
+    settings = load_settings(env={})
+    foca = settings.foca.model_copy(deep=True)
+    setattr(foca, "custom", config)  # noqa: B010 (an extra field of FOCA's Config)
+    return dataclasses.replace(settings, foca=foca, custom=config)
+
+
+def _with_offline_spec(conf: Config) -> Config:
+    """A copy of `conf` whose TES specs also get the bundled service-info schemas as a patch."""
+    conf = conf.model_copy(deep=True)
+    extra: dict[str, Any] = service_info_schemas_patch()
+    for spec in conf.api.specs:
+        if serves_tes(spec.path):
+            spec.patches = [extra, *(spec.patches or [])]
+    return conf
+
+
+def _started_at() -> datetime:
+    value = os.environ.get(ENV_STARTED_AT)
+    if value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return datetime.now(UTC)
