@@ -24,6 +24,7 @@ from tesk.api.health import register_health_routes
 from tesk.api.spec import serves_tes, service_info_schemas_patch
 from tesk.backends.base import ComputeBackend
 from tesk.config import CustomConfig, FilerConfig
+from tesk.observability.wiring import instrument_app, observe_store
 from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, load_settings
 from tesk.store.base import TaskStore
@@ -76,6 +77,7 @@ def create_app(
     attach_service(flask_app, service)
     register_error_handlers(cnx_app)
     register_health_routes(flask_app)
+    instrument_app(flask_app, store, custom, __version__)
     return cnx_app
 
 
@@ -87,7 +89,8 @@ def wsgi() -> Flask:
 
 def build_store(custom: CustomConfig) -> TaskStore:
     module = importlib.import_module("tesk.store.sql")
-    return cast(TaskStore, module.SqlStore.from_config(custom))
+    # Every state change of every task goes through the store: there it is logged and counted.
+    return observe_store(cast(TaskStore, module.SqlStore.from_config(custom)), custom)
 
 
 def build_backend(custom: CustomConfig, store: TaskStore) -> ComputeBackend:

@@ -88,6 +88,15 @@ class LimitsConfig(Section):
     max_tags: int = Field(default=100, ge=0)
 
 
+class LoggingConfig(Section):
+    format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    requests: bool = True  # one line per API request (probes and /metrics at DEBUG)
+
+
+class MetricsConfig(Section):
+    enabled: bool = True  # serve Prometheus metrics at /metrics
+
+
 class CustomConfig(Section):
     data_dir: Path = Path(".tesk")
     backend: Literal["local", "kubernetes"] = "local"
@@ -97,3 +106,5 @@ class CustomConfig(Section):
     filer: FilerConfig = FilerConfig()
     limits: LimitsConfig = LimitsConfig()
     service_info: ServiceInfoConfig = ServiceInfoConfig()
+    logging: LoggingConfig = LoggingConfig()
+    metrics: MetricsConfig = MetricsConfig()

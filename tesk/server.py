@@ -22,6 +22,7 @@ from types import FrameType
 
 from tesk.app import ENV_STARTED_AT, build_backend, build_store, create_app
 from tesk.backends.base import ComputeBackend
+from tesk.observability.wiring import prepare_serving_process
 from tesk.settings import ConfigError, Overrides, Settings, load_settings
 from tesk.store.base import TaskStore
 
@@ -87,6 +88,8 @@ def serve(overrides: Overrides, workers: int) -> int:
     try:
         settings = load_settings(overrides, configure_logging=True)
         _check_can_listen(settings.host, settings.port)
+        # Before the store and the backend exist: they record metrics into the shared directory.
+        prepare_serving_process(settings.custom)
     except Exception as exc:
         print(f"tesk serve: {_one_line(exc)}", file=sys.stderr)
         return 2

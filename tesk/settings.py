@@ -30,6 +30,7 @@ ENV_RUNTIME = "TESK_RUNTIME"
 ENV_STORE_URL = "TESK_STORE_URL"
 ENV_FILE_ROOTS = "TESK_FILE_ROOTS"
 ENV_CONFIG = "TESK_CONFIG"
+ENV_LOG_FORMAT = "TESK_LOG_FORMAT"
 
 
 class ConfigError(Exception):
@@ -48,6 +49,7 @@ class Overrides:
     store_url: str | None = None
     file_roots: tuple[Path, ...] | None = None
     config_files: tuple[Path, ...] | None = None
+    log_format: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Overrides:
@@ -68,6 +70,7 @@ class Overrides:
             store_url=get(ENV_STORE_URL),
             file_roots=_split_paths(roots) if roots is not None else None,
             config_files=_split_paths(configs) if configs is not None else None,
+            log_format=get(ENV_LOG_FORMAT),
         )
 
     def over(self, base: Overrides) -> Overrides:
@@ -94,6 +97,8 @@ class Overrides:
             env[ENV_FILE_ROOTS] = os.pathsep.join(str(p.absolute()) for p in self.file_roots)
         if self.config_files is not None:
             env[ENV_CONFIG] = os.pathsep.join(str(p.absolute()) for p in self.config_files)
+        if self.log_format is not None:
+            env[ENV_LOG_FORMAT] = self.log_format
         return env
 
 
@@ -175,6 +180,8 @@ def _custom_config(raw: object, overrides: Overrides) -> CustomConfig:
         _section(data, "store")["url"] = overrides.store_url
     if overrides.file_roots is not None:
         _section(data, "filer")["file_roots"] = list(overrides.file_roots)
+    if overrides.log_format is not None:
+        _section(data, "logging")["format"] = overrides.log_format
     try:
         return CustomConfig.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,117 @@
+"""A wrapper of the filer's stages that records files, bytes and failures per URL scheme.
+
+It wraps anything with the filer's stage methods (tesk.filer.Filer, the local backend's Stager)
+and learns what was moved from the results and the task volume, so the filer itself needs no
+metrics code. Inputs are measured in the volume after staging (a TES path P is
+`<volume>/P`); outputs by the `size_bytes` the filer reports for every uploaded file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from tesk.filer.base import InputsStaged, OutputsStaged, StageError
+from tesk.observability.recording import Recorder
+from tesk.tes.models import Task
+
+logger = logging.getLogger(__name__)
+
+CONTENT = "content"
+"""The scheme label of inputs given inline (`content`) rather than by URL."""
+
+
+class Stages(Protocol):
+    def stage_inputs(self, task: Task, volume_root: Path) -> InputsStaged: ...
+
+    def stage_outputs(
+        self, task: Task, volume_root: Path, executors_failed: bool
+    ) -> OutputsStaged: ...
+
+
+class ObservedStager:
+    def __init__(self, inner: Stages, recorder: Recorder) -> None:
+        self.inner = inner
+        self._recorder = recorder
+
+    def stage_inputs(self, task: Task, volume_root: Path) -> InputsStaged:
+        try:
+            staged = self.inner.stage_inputs(task, volume_root)
+        except StageError:
+            self._recorder.transfer_failed("inputs")
+            raise
+        try:
+            self._record_inputs(task, volume_root)
+        except Exception:
+            logger.exception("task %s: measuring the staged inputs failed", task.id)
+        return staged
+
+    def stage_outputs(self, task: Task, volume_root: Path, executors_failed: bool) -> OutputsStaged:
+        try:
+            staged = self.inner.stage_outputs(task, volume_root, executors_failed)
+        except StageError:
+            self._recorder.transfer_failed("outputs")
+            raise
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for output in staged.outputs:
+            total = totals[scheme_of(output.url)]
+            total[0] += 1
+            total[1] += _int(output.size_bytes)
+        for scheme, (files, size) in sorted(totals.items()):
+            self._recorder.transferred("outputs", scheme, files, size)
+        if staged.errors:
+            self._recorder.transfer_failed("outputs", len(staged.errors))
+        return staged
+
+    def _record_inputs(self, task: Task, volume_root: Path) -> None:
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for item in task.inputs or []:
+            scheme = CONTENT if item.content is not None else scheme_of(item.url or "")
+            files, size = _measure(volume_root / item.path.lstrip("/"))
+            total = totals[scheme]
+            total[0] += files
+            total[1] += size
+        for scheme, (files, size) in sorted(totals.items()):
+            self._recorder.transferred("inputs", scheme, files, size)
+
+
+_SCHEMES = frozenset({"file", "http", "https", "ftp", "ftps", "s3", "gs", "az", "drs"})
+
+
+def scheme_of(url: str) -> str:
+    """The URL's scheme as a metric label: a known one, `file` for a bare path, else `other`."""
+    scheme = urlsplit(url).scheme.lower()
+    if not scheme:
+        return "file"
+    return scheme if scheme in _SCHEMES else "other"
+
+
+def _measure(path: Path) -> tuple[int, int]:
+    """(files, bytes) of a staged file or directory tree; symlinks are not followed."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return 0, 0
+    if not path.is_dir() or path.is_symlink():
+        return 1, info.st_size
+    files = size = 0
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                entry = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            files += 1
+            size += entry.st_size
+    return files, size
+
+
+def _int(text: str) -> int:
+    try:
+        return max(0, int(text))
+    except ValueError:
+        return 0

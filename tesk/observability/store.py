@@ -1,0 +1,181 @@
+"""A TaskStore wrapper that logs and records every task state change it applies.
+
+Every state change of every backend goes through `TaskStore.update` (the engine's reports, the
+runner's claims, cancels, the Kubernetes reconciler), so watching the store sees them all, in
+whichever process applies them, without the engine knowing about metrics.
+
+The store tells what a task became, not what it was. The wrapper remembers the last state it saw
+of each active task (from create, get, find and update, which is how every TESK process meets a
+task before changing it) and reads the task once when it has not seen it before. Final states
+need no memory: a task reaches one only once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from tesk.observability.recording import Recorder, TaskEnded
+from tesk.store.base import TaskPage, TaskQuery, TaskRecord, TaskStore
+from tesk.tes.models import TaskLog
+from tesk.tes.progress import Progress
+from tesk.tes.states import TERMINAL, State
+
+logger = logging.getLogger("tesk.tasks")
+
+_REMEMBERED = 10_000
+_STARTED = frozenset({State.INITIALIZING, State.RUNNING})
+
+
+class ObservedStore:
+    def __init__(self, inner: TaskStore, recorder: Recorder) -> None:
+        self.inner = inner
+        self._recorder = recorder
+        self._seen: OrderedDict[str, State] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything beyond the TaskStore protocol belongs to the wrapped store.
+        return getattr(self.inner, name)
+
+    def create(self, record: TaskRecord) -> None:
+        self.inner.create(record)
+        self._remember(record.id, record.state)
+        self._recorder.task_created()
+        _log_change(record, None)
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        record = self.inner.get(task_id)
+        if record is not None:
+            self._remember(record.id, record.state)
+        return record
+
+    def list_tasks(self, query: TaskQuery) -> TaskPage:
+        return self.inner.list_tasks(query)
+
+    def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
+        records = self.inner.find(states, worker)
+        for record in records:
+            self._remember(record.id, record.state)
+        return records
+
+    def update(
+        self,
+        task_id: str,
+        progress: Progress,
+        *,
+        expected: Collection[State] | None = None,
+        worker: str | None = None,
+    ) -> TaskRecord | None:
+        before = self._last_seen(task_id)
+        if before is None and progress.state not in TERMINAL:
+            known = self.inner.get(task_id)
+            before = known.state if known is not None else None
+        updated = self.inner.update(task_id, progress, expected=expected, worker=worker)
+        if updated is None:
+            self._forget(task_id)  # refused: the task may have moved on elsewhere
+            return None
+        self._remember(task_id, updated.state)
+        if updated.state != before or updated.state in TERMINAL:
+            self._changed(updated, before)
+        return updated
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    # -- what a change means ---------------------------------------------------------------
+
+    def _changed(self, record: TaskRecord, before: State | None) -> None:
+        _log_change(record, before)
+        try:
+            self._record(record, before)
+        except Exception:
+            # Metrics must never break a state change that was stored.
+            logger.exception("task %s: recording the change failed", record.id)
+
+    def _record(self, record: TaskRecord, before: State | None) -> None:
+        now = time.time()
+        start = _epoch(record.log.start_time) if record.log is not None else None
+        if before == State.QUEUED and record.state in _STARTED:
+            self._recorder.task_started(max(0.0, now - record.created_us / 1e6))
+        elif before == State.QUEUED and record.state in TERMINAL and start is not None:
+            # The start went unseen (a report was skipped): the engine's log says when.
+            self._recorder.task_started(max(0.0, start - record.created_us / 1e6))
+        if record.state in TERMINAL:
+            self._recorder.task_ended(_ended(record, start, now))
+
+    # -- memory of states ------------------------------------------------------------------
+
+    def _remember(self, task_id: str, state: State) -> None:
+        with self._lock:
+            if state in TERMINAL:
+                self._seen.pop(task_id, None)
+                return
+            self._seen[task_id] = state
+            self._seen.move_to_end(task_id)
+            while len(self._seen) > _REMEMBERED:
+                self._seen.popitem(last=False)
+
+    def _last_seen(self, task_id: str) -> State | None:
+        with self._lock:
+            return self._seen.get(task_id)
+
+    def _forget(self, task_id: str) -> None:
+        with self._lock:
+            self._seen.pop(task_id, None)
+
+
+def _ended(record: TaskRecord, start: float | None, now: float) -> TaskEnded:
+    log: TaskLog | None = record.log
+    if log is None or start is None:
+        return TaskEnded(state=record.state.value)
+    end = _epoch(log.end_time) or now
+    return TaskEnded(
+        state=record.state.value,
+        run_s=max(0.0, end - start),
+        exit_codes=tuple(entry.exit_code for entry in log.logs),
+    )
+
+
+def _log_change(record: TaskRecord, before: State | None) -> None:
+    fields: dict[str, Any] = {
+        "task_id": record.id,
+        "from_state": before.value if before is not None else None,
+        "to_state": record.state.value,
+    }
+    message = "task %s: %s -> %s"
+    args: tuple[Any, ...] = (record.id, fields["from_state"] or "?", record.state.value)
+    reason = _reason(record)
+    if reason:
+        fields["reason"] = reason
+        message += " (%s)"
+        args += (reason,)
+    if before is None and record.state == State.QUEUED:
+        message, args = "task %s: created, QUEUED", (record.id,)
+    level = logging.WARNING if record.state == State.SYSTEM_ERROR else logging.INFO
+    logger.log(level, message, *args, extra=fields)
+
+
+def _reason(record: TaskRecord) -> str | None:
+    """The last system log line of a task that failed, which says why."""
+    if record.state not in (State.SYSTEM_ERROR, State.EXECUTOR_ERROR, State.PREEMPTED):
+        return None
+    lines = record.log.system_logs if record.log is not None else None
+    return lines[-1] if lines else None
+
+
+def _epoch(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
