@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from tesk.client.commands import COMMANDS as CLIENT_COMMANDS
+
 
 @click.group()
 @click.version_option(package_name="tesk")
@@ -83,3 +85,7 @@ def serve(
         config_files=config_files or None,
     )
     sys.exit(run_server(overrides, workers))
+
+
+for _command in CLIENT_COMMANDS:
+    main.add_command(_command)
