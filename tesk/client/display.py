@@ -79,6 +79,8 @@ class PlainProgress:
 
     def update(self, tasks: Sequence[Watched]) -> None:
         for task in tasks:
+            if task.state is None and task.error is None:
+                continue  # not read yet (the server did not answer this time)
             line = task.describe()
             if self._shown.get(task.task_id) != line:
                 self._shown[task.task_id] = line

@@ -82,6 +82,7 @@ class TesClient:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = 3,
+        backoff_s: float = 0.5,
     ) -> None:
         self.base = base_url(url)
         self._timeout = timeout_s
@@ -95,7 +96,7 @@ class TesClient:
             connect=retries,
             read=0,
             status=retries,
-            backoff_factor=0.5,
+            backoff_factor=backoff_s,
             status_forcelist=(502, 503, 504),
             allowed_methods=frozenset({"GET"}),
             raise_on_status=False,
