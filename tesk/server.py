@@ -22,7 +22,7 @@ from types import FrameType
 
 from tesk.app import ENV_STARTED_AT, build_backend, build_store, create_app
 from tesk.backends.base import ComputeBackend
-from tesk.observability.wiring import prepare_serving_process
+from tesk.observability.wiring import GUNICORN_LOGGER, prepare_serving_process
 from tesk.settings import ConfigError, Overrides, Settings, load_settings
 from tesk.store.base import TaskStore
 
@@ -130,6 +130,8 @@ def gunicorn_command(settings: Settings, workers: int, app: str = WSGI_APP) -> l
         "10",
         "--error-logfile",
         "-",
+        "--logger-class",
+        GUNICORN_LOGGER,
         app,
     ]
 

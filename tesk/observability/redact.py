@@ -12,8 +12,9 @@ import re
 
 MASK = "***"
 
-# scheme://user:password@host -> scheme://***@host (also user-only and password-only forms).
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@'\"<>]+@")
+# scheme://user:password@host -> scheme://***@host (also user-only forms). Passwords pasted
+# unencoded may hold `/` (S3 secret keys do): after the `:`, anything up to `@` is taken.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@:'\"<>]*(?::[^\s@'\"<>]*)?@")
 
 # Authorization: Bearer abc / "authorization": "Basic abc" / Proxy-Authorization=...
 _AUTH_HEADER = re.compile(

@@ -9,11 +9,14 @@ from flask import Flask, Response
 
 from tesk.config import CustomConfig, MetricsConfig
 from tesk.observability.http import register_request_hooks
-from tesk.observability.logs import configure_logging
+from tesk.observability.logs import ENV_LOG_FORMAT, configure_logging
 from tesk.observability.multiproc import prepare_multiprocess_dir
 from tesk.observability.recording import NullRecorder, Recorder, install_recorder
 from tesk.observability.store import ObservedStore
 from tesk.store.base import TaskStore
+
+GUNICORN_LOGGER = "tesk.observability.gunicorn.Logger"
+"""gunicorn's --logger-class: its own lines in TESK's log format."""
 
 _process: dict[int, Recorder] = {}
 
@@ -58,8 +61,9 @@ def instrument_app(app: Flask, store: TaskStore, custom: CustomConfig, version: 
 
 def prepare_serving_process(custom: CustomConfig) -> None:
     """In `tesk serve`, before any store, backend or app exists: log format, and the metrics
-    directory it and its API workers share (inherited through the environment)."""
+    directory it and its API workers share (both inherited through the environment)."""
     configure_logging(custom.logging.format)
+    os.environ[ENV_LOG_FORMAT] = custom.logging.format
     if custom.metrics.enabled:
         prepare_multiprocess_dir(custom.data_dir)
 

@@ -1,0 +1,180 @@
+"""ObservedStore: every state change applied through the store is logged once and recorded."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tesk.observability.recording import Direction, TaskEnded
+from tesk.observability.store import ObservedStore
+from tesk.store.base import TaskRecord
+from tesk.tes.models import ExecutorLog, Task, TaskLog
+from tesk.tes.progress import Progress
+from tesk.tes.states import State
+from tests.fakes.memory_store import MemoryStore
+
+CREATED_US = 1_767_268_800_000_000  # 2026-01-01T12:00:00Z
+START = "2026-01-01T12:00:30.000000Z"
+END = "2026-01-01T12:02:00.000000Z"
+
+
+@dataclass
+class RecordingRecorder:
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    fail: bool = False
+
+    def task_created(self) -> None:
+        self._call("created", None)
+
+    def task_started(self, queue_wait_s: float) -> None:
+        self._call("started", queue_wait_s)
+
+    def task_ended(self, ended: TaskEnded) -> None:
+        self._call("ended", ended)
+
+    def transferred(self, direction: Direction, scheme: str, files: int, size: int) -> None:
+        self._call("transferred", (direction, scheme, files, size))
+
+    def transfer_failed(self, direction: Direction, count: int = 1) -> None:
+        self._call("transfer_failed", (direction, count))
+
+    def request_handled(self, operation: str, method: str, status: int, seconds: float) -> None:
+        self._call("request", (operation, method, status))
+
+    def _call(self, name: str, value: Any) -> None:
+        if self.fail:
+            raise RuntimeError("recorder broke")
+        self.calls.append((name, value))
+
+
+def record(task_id: str = "t1", state: State = State.QUEUED) -> TaskRecord:
+    task = Task.model_validate(
+        {"id": task_id, "executors": [{"image": "alpine", "command": ["true"]}]}
+    )
+    return TaskRecord(id=task_id, state=state, created_us=CREATED_US, task=task)
+
+
+def log(*codes: int, end: str | None = END, system_logs: list[str] | None = None) -> TaskLog:
+    return TaskLog(
+        start_time=START,
+        end_time=end,
+        logs=[ExecutorLog(exit_code=code) for code in codes],
+        system_logs=system_logs,
+    )
+
+
+def transitions(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str | None, str]]:
+    return [
+        (r.levelname, r.__dict__["from_state"], r.__dict__["to_state"])
+        for r in caplog.records
+        if r.name == "tesk.tasks" and "to_state" in r.__dict__
+    ]
+
+
+@pytest.fixture
+def observed() -> tuple[ObservedStore, RecordingRecorder]:
+    recorder = RecordingRecorder()
+    return ObservedStore(MemoryStore(), recorder), recorder
+
+
+def test_the_life_of_a_task(
+    observed: tuple[ObservedStore, RecordingRecorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, recorder = observed
+    caplog.set_level(logging.INFO, "tesk.tasks")
+    store.create(record())
+    # The runner finds the task, claims it, and the engine reports; some reports repeat a state.
+    assert [r.id for r in store.find({State.QUEUED})] == ["t1"]
+    assert store.update("t1", Progress(State.INITIALIZING), expected={State.QUEUED}, worker="w")
+    assert store.update("t1", Progress(State.INITIALIZING, seq=1, log=log(end=None)))
+    assert store.update("t1", Progress(State.RUNNING, seq=2, log=log(end=None)))
+    assert store.update("t1", Progress(State.RUNNING, seq=3, log=log(0, end=None)))
+    assert store.update("t1", Progress(State.COMPLETE, seq=4, log=log(0, 2)))
+    # Late or stale reports change nothing, and are neither logged nor counted.
+    assert store.update("t1", Progress(State.RUNNING, seq=5)) is None
+    assert store.update("t1", Progress(State.COMPLETE, seq=3)) is None
+
+    assert transitions(caplog) == [
+        ("INFO", None, "QUEUED"),
+        ("INFO", "QUEUED", "INITIALIZING"),
+        ("INFO", "INITIALIZING", "RUNNING"),
+        ("INFO", "RUNNING", "COMPLETE"),
+    ]
+    names = [name for name, _ in recorder.calls]
+    assert names == ["created", "started", "ended"]
+    assert recorder.calls[1][1] > 0  # seconds since 2026-01-01 12:00
+    assert recorder.calls[2][1] == TaskEnded(state="COMPLETE", run_s=90.0, exit_codes=(0, 2))
+    assert "task t1: RUNNING -> COMPLETE" in caplog.text
+
+
+def test_a_task_cancelled_in_the_queue_never_started(
+    observed: tuple[ObservedStore, RecordingRecorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, recorder = observed
+    caplog.set_level(logging.INFO, "tesk.tasks")
+    store.create(record())
+    assert store.get("t1") is not None  # what the service does before a cancel
+    assert store.update("t1", Progress(State.CANCELING), expected={State.QUEUED})
+    assert store.update("t1", Progress(State.CANCELED), expected={State.CANCELING})
+    assert recorder.calls[1:] == [("ended", TaskEnded(state="CANCELED"))]
+    assert transitions(caplog)[1:] == [
+        ("INFO", "QUEUED", "CANCELING"),
+        ("INFO", "CANCELING", "CANCELED"),
+    ]
+
+
+def test_a_store_change_made_elsewhere_is_read_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    inner = MemoryStore()
+    inner.create(record())
+    inner.update("t1", Progress(State.RUNNING, seq=1, log=log(end=None)))
+    recorder = RecordingRecorder()
+    store = ObservedStore(inner, recorder)  # another process: it never saw the task
+    caplog.set_level(logging.INFO, "tesk.tasks")
+    assert store.update("t1", Progress(State.RUNNING, seq=2, log=log(0, end=None)))
+    assert store.update(
+        "t1",
+        Progress(State.SYSTEM_ERROR, seq=3, log=log(0, system_logs=["disk full"])),
+    )
+    assert transitions(caplog) == [("WARNING", "RUNNING", "SYSTEM_ERROR")]
+    assert "task t1: RUNNING -> SYSTEM_ERROR (disk full)" in caplog.text
+    assert caplog.records[-1].__dict__["reason"] == "disk full"
+    assert recorder.calls == [
+        ("ended", TaskEnded(state="SYSTEM_ERROR", run_s=90.0, exit_codes=(0,)))
+    ]
+
+
+def test_a_skipped_start_is_taken_from_the_log(
+    observed: tuple[ObservedStore, RecordingRecorder],
+) -> None:
+    store, recorder = observed
+    store.create(record())
+    assert store.update("t1", Progress(State.COMPLETE, seq=1, log=log(0)))
+    assert recorder.calls[1] == ("started", 30.0)
+    assert recorder.calls[2][0] == "ended"
+
+
+def test_a_failing_recorder_never_breaks_a_stored_change(
+    observed: tuple[ObservedStore, RecordingRecorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, recorder = observed
+    store.create(record())
+    recorder.fail = True
+    updated = store.update("t1", Progress(State.COMPLETE, seq=1, log=log(0)))
+    assert updated is not None
+    assert updated.state == State.COMPLETE
+    assert "recording the change failed" in caplog.text
+
+
+def test_it_forwards_the_store_protocol_and_extras() -> None:
+    inner = MemoryStore()
+    store = ObservedStore(inner, RecordingRecorder())
+    store.create(record("a"))
+    assert store.get("a") == inner.get("a")
+    assert store._tasks is inner._tasks  # type: ignore[attr-defined]
+    store.ping()
+    store.close()
