@@ -78,7 +78,8 @@ def test_success_reports_every_step_with_increasing_seq() -> None:
     ]
     final = reporter.last.log
     assert final is not None
-    assert final.start_time and final.end_time
+    assert final.start_time
+    assert final.end_time
     assert [(e.exit_code, e.stdout, e.stderr) for e in final.logs] == [
         (0, "one\n", ""),
         (0, "", "two\n"),
@@ -172,7 +173,8 @@ def test_input_stage_failure_is_a_system_error_with_the_reason() -> None:
     assert runtime.calls == ["prepare", "stage_inputs", "cleanup"]
     assert reporter.states == [State.INITIALIZING, State.SYSTEM_ERROR]
     assert system_logs(reporter.last) == ["input staging failed: input s3://b/k: no such key"]
-    assert reporter.last.log is not None and reporter.last.log.end_time
+    assert reporter.last.log is not None
+    assert reporter.last.log.end_time
 
 
 def test_output_stage_failure_after_success_is_a_system_error() -> None:
