@@ -240,6 +240,11 @@ def test_workdir_is_used_and_created_on_the_volume(box: Sandbox) -> None:
     runtime.cleanup()
 
 
+def test_without_workdir_commands_start_at_the_root(box: Sandbox) -> None:
+    # The busybox test image sets no working directory; bwrap has no image.
+    assert box.run_one("pwd").stdout_tail == "/\n"
+
+
 def test_environment_variables(box: Sandbox) -> None:
     env = {"GREETING": "hello world", "MULTI": "a\nb", "PATH": "/usr/bin:/bin"}
     result = box.run_one('echo "$GREETING"; echo "$MULTI"; echo "$PATH"', env=env)
@@ -323,13 +328,15 @@ def test_bwrap_says_once_that_images_are_ignored(box: Sandbox) -> None:
         assert results[0].system_logs == ()
 
 
-def test_resources_are_accepted(box: Sandbox) -> None:
+def test_resources_are_applied_or_said_to_be_ignored(box: Sandbox) -> None:
     task = box.task(box.executor("echo fine"), resources=Resources(cpu_cores=1, ram_gb=0.25))
     runtime = box.runtime(task)
     runtime.prepare(task)
     result = runtime.run_executor(task, 0, task.executors[0], task.resources)
     runtime.cleanup()
     assert result.stdout_tail == "fine\n"
+    unenforced = [line for line in result.system_logs if "does not enforce" in line]
+    assert len(unenforced) == (1 if box.kind == "bwrap" else 0)
 
 
 def test_bwrap_host_file_system_is_read_only(kind: str, data_root: Path) -> None:

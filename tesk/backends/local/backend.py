@@ -124,6 +124,9 @@ class LocalBackend:
         try:
             self._start_runner()
         except BaseException:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
             self._lock.release()
             raise
 
@@ -154,11 +157,15 @@ class LocalBackend:
             max_concurrent=self._config.local.max_concurrent_tasks,
             poll_interval_s=self._poll,
         )
+        # Listen first: a wake-up sent while the runner settles old tasks is then not lost.
+        listener = Listener(self._address, lambda _message: runner.wake())
+        try:
+            listener.start()
+        except OSError as exc:
+            raise BackendError(f"cannot listen for wake-ups at {self._address!r}: {exc}") from exc
+        self._listener = listener
         runner.start()
         self._runner = runner
-        listener = Listener(self._address, lambda _message: runner.wake())
-        listener.start()
-        self._listener = listener
 
     def _remove_leftovers(self, launcher: Launcher) -> None:
         """What a dead runner of this data dir left: its containers and task directories.

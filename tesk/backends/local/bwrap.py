@@ -43,6 +43,7 @@ def _within(path: str, ancestor: str) -> bool:
 class BwrapLauncher:
     name = "bwrap"
     ignores_images = True
+    enforces_resources = False
 
     def __init__(
         self,
@@ -144,7 +145,7 @@ class BwrapLauncher:
                 args += ["--tmpfs", hidden]
         for bind in spec.binds:
             args += ["--bind", str(bind.host), bind.container]
-        args += ["--chdir", spec.workdir, "--", *spec.command]
+        args += ["--chdir", spec.workdir or "/", "--", *spec.command]
         return args
 
     def _mount_problem(self, path: str) -> str | None:

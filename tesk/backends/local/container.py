@@ -64,6 +64,7 @@ _KILL_WAIT_S = 10.0
 
 class ContainerLauncher:
     ignores_images = False
+    enforces_resources = True
 
     def __init__(
         self,
@@ -106,7 +107,9 @@ class ContainerLauncher:
         # differently and says why. Podman before 4 lacks the passthrough log driver; its
         # attach streams work with none.
         for driver in ("passthrough", "none"):
-            with tempfile.TemporaryDirectory(prefix="tesk-podman-probe-") as rootfs:
+            with tempfile.TemporaryDirectory(
+                prefix="tesk-podman-probe-", ignore_cleanup_errors=True
+            ) as rootfs:
                 probe = ["run", "--rm", "--network", "none", "--log-driver", driver]
                 result = self._client([*probe, "--rootfs", rootfs, "/tesk-probe"], timeout=60)
             if result.returncode == 127:
@@ -146,7 +149,8 @@ class ContainerLauncher:
                 if ":" in part or "," in part:
                     raise LaunchRefused(f"{self.name} cannot mount {part!r} (':' or ',' in it)")
             args += ["--volume", f"{bind.host}:{bind.container}"]
-        args += ["--workdir", spec.workdir]
+        if spec.workdir:
+            args += ["--workdir", spec.workdir]
         for key, value in sorted(spec.env.items()):
             # By name, with the value in the client's environment: values (credentials) stay
             # out of the process table.

@@ -72,15 +72,18 @@ class Bind:
 
 @dataclass(frozen=True)
 class LaunchSpec:
-    """One executor, ready to run. `binds` are read-write; the first is the private /tmp."""
+    """One executor, ready to run. `binds` are read-write; the first is the private /tmp.
+
+    Without `workdir`, the image's working directory is used (/ where there is no image).
+    """
 
     name: str  # unique among running executors; names the container
     image: str
     command: Sequence[str]
     binds: Sequence[Bind]
-    workdir: str
     stdout: Path
     stderr: Path
+    workdir: str | None = None
     stdin: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     cpu_cores: int | None = None
@@ -111,6 +114,7 @@ class Launched(Protocol):
 class Launcher(Protocol):
     name: str
     ignores_images: bool
+    enforces_resources: bool  # cpu_cores and ram_gb
 
     def check(self) -> None:
         """Raise LauncherUnavailable when this runtime cannot run executors here."""

@@ -64,7 +64,7 @@ class LocalRuntime:
         self._cancelled = threading.Event()
         self._current: Launched | None = None
         self._mounts: list[str] = []
-        self._images_noted = False
+        self._noted = False
 
     @property
     def volume(self) -> Path:
@@ -120,7 +120,7 @@ class LocalRuntime:
             start_time=start,
             end_time=end,
             reason=outcome.reason,
-            system_logs=self._image_note(task),
+            system_logs=self._runtime_notes(task),
         )
 
     def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
@@ -154,8 +154,9 @@ class LocalRuntime:
             tmp.mkdir(parents=True, exist_ok=True)
             tmp.parent.chmod(0o711)
             tmp.chmod(0o1777)
-            workdir = executor.workdir or "/"
-            self._make_workdir(workdir, tmp)
+            workdir = executor.workdir
+            if workdir:
+                self._make_workdir(workdir, tmp)
             stdout = self._stream(executor.stdout, f"{index}.stdout")
             stderr = self._stream(executor.stderr, f"{index}.stderr")
         except OSError as exc:
@@ -204,15 +205,27 @@ class LocalRuntime:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _image_note(self, task: Task) -> tuple[str, ...]:
-        if not self._launcher.ignores_images or self._images_noted:
+    def _runtime_notes(self, task: Task) -> tuple[str, ...]:
+        """What this runtime does not do that the task may expect; said once per task."""
+        if self._noted:
             return ()
-        self._images_noted = True
-        images = ", ".join(sorted({e.image for e in task.executors}))
-        return (
-            f"the {self._launcher.name} runtime ignores container images ({images}): executors "
-            "run the host's programs, with the host's file system read-only",
-        )
+        self._noted = True
+        notes: list[str] = []
+        name = self._launcher.name
+        if self._launcher.ignores_images:
+            images = ", ".join(sorted({e.image for e in task.executors}))
+            notes.append(
+                f"the {name} runtime ignores container images ({images}): executors run the "
+                "host's programs, with the host's file system read-only"
+            )
+        resources = task.resources
+        if (
+            not self._launcher.enforces_resources
+            and resources is not None
+            and (resources.cpu_cores or resources.ram_gb)
+        ):
+            notes.append(f"the {name} runtime does not enforce cpu_cores and ram_gb limits")
+        return tuple(notes)
 
     def _interruptible(self, what: str, work: Callable[[], T]) -> T:
         """Run a filer stage in a helper thread that a cancel stops waiting for.

@@ -54,7 +54,11 @@ class Listener:
             # A socket file left by a dead runner; the data dir lock says none is alive.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._address)
-        self._sock.bind(self._address)
+        try:
+            self._sock.bind(self._address)
+        except OSError:
+            self._sock.close()
+            raise
         self._sock.settimeout(0.5)
         self._thread.start()
 
