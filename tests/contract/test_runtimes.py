@@ -468,6 +468,19 @@ def test_bwrap_leftovers_of_a_dead_runner_are_killed(kind: str, data_root: Path)
 
 @pytest.mark.podman
 @pytest.mark.skipif(PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set (test-setup)")
+def test_podman_finds_its_containers_conf_in_the_config(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = os.environ.get("CONTAINERS_CONF")
+    if not conf:
+        pytest.skip("the test setup configured podman system-wide")
+    monkeypatch.delenv("CONTAINERS_CONF")
+    box = make_sandbox("podman", data_root, containers_conf=conf)
+    assert box.run_one("echo configured").stdout_tail == "configured\n"
+
+
+@pytest.mark.podman
+@pytest.mark.skipif(PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set (test-setup)")
 def test_podman_leftovers_of_a_dead_runner_are_removed() -> None:
     launcher = ContainerLauncher("podman")
     launcher.check()

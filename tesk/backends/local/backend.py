@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import shutil
 import socket
 from collections.abc import Mapping, Sequence
@@ -69,6 +70,7 @@ class LocalBackend:
         self.runner_id = runner_id(self._data)
         self._lock = DataDirLock(self._data.lock_file)
         self._runner: Runner | None = None
+        self._runner_pid: int | None = None
         self._listener: Listener | None = None
         self._launcher: Launcher | None = None
         self._user = (
@@ -97,8 +99,9 @@ class LocalBackend:
         self._notify(f"cancel {task_id}")
 
     def reconcile(self) -> None:
-        if self._runner is not None:
-            self._runner.wake()
+        runner = self._local_runner()
+        if runner is not None:
+            runner.wake()
 
     def supported_backend_parameters(self) -> Sequence[str]:
         return ()
@@ -107,10 +110,15 @@ class LocalBackend:
         return None
 
     def _notify(self, message: str) -> None:
-        if self._runner is not None:
-            self._runner.wake()
+        runner = self._local_runner()
+        if runner is not None:
+            runner.wake()
         else:
             send(self._address, message)
+
+    def _local_runner(self) -> Runner | None:
+        """The runner, if it runs in this process (a forked copy of this object has no threads)."""
+        return self._runner if self._runner_pid == os.getpid() else None
 
     # -- the serving process ------------------------------------------------------------------
 
@@ -166,6 +174,7 @@ class LocalBackend:
         self._listener = listener
         runner.start()
         self._runner = runner
+        self._runner_pid = os.getpid()
 
     def _remove_leftovers(self, launcher: Launcher) -> None:
         """What a dead runner of this data dir left: its containers and task directories.
