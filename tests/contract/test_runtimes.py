@@ -339,10 +339,12 @@ def test_resources_are_applied_or_said_to_be_ignored(box: Sandbox) -> None:
     assert len(unenforced) == (1 if box.kind == "bwrap" else 0)
 
 
-def test_bwrap_host_file_system_is_read_only(kind: str, data_root: Path) -> None:
-    if kind != "bwrap":
-        pytest.skip("containers have their own root file system")
-    box = make_sandbox(kind, data_root)
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
+
+
+@needs_bwrap
+def test_bwrap_host_file_system_is_read_only(data_root: Path) -> None:
+    box = make_sandbox("bwrap", data_root)
     name = f"tesk-ro-{uuid.uuid4().hex}"
     result = box.run_one(f"touch /usr/{name} || echo refused; ls /etc/hostname")
     assert result.stdout_tail == "refused\n/etc/hostname\n"
@@ -418,9 +420,8 @@ def test_huge_output_keeps_memory_constant(box: Sandbox) -> None:
     assert growth_kib < 32 * 1024, f"TESK grew by {growth_kib} KiB"
 
 
-def test_bwrap_sandboxes_die_with_the_runner(kind: str, data_root: Path) -> None:
-    if kind != "bwrap":
-        pytest.skip("containers outlive their client; the runner removes them at start")
+@needs_bwrap
+def test_bwrap_sandboxes_die_with_the_runner(data_root: Path) -> None:
     marker = f"tesk-orphan-{uuid.uuid4().hex}"
     script = f"""
 import os, sys
@@ -449,10 +450,9 @@ sys.stdin.read()
     assert wait_for(lambda: processes_with(marker) == [])
 
 
-def test_bwrap_leftovers_of_a_dead_runner_are_killed(kind: str, data_root: Path) -> None:
-    if kind != "bwrap":
-        pytest.skip("bwrap only")
-    box = make_sandbox(kind, data_root)
+@needs_bwrap
+def test_bwrap_leftovers_of_a_dead_runner_are_killed(data_root: Path) -> None:
+    box = make_sandbox("bwrap", data_root)
     marker = f"tesk-leftover-{uuid.uuid4().hex}"
     task = box.task(box.executor(f"sleep 300; echo {marker}"))
     runtime = box.runtime(task)
@@ -460,7 +460,7 @@ def test_bwrap_leftovers_of_a_dead_runner_are_killed(kind: str, data_root: Path)
     thread, _ = start_executor(runtime, task)
     assert wait_for(lambda: running(marker))
     # A new runner of the same data dir finds the sandbox by the data dir it hides.
-    make_sandbox(kind, data_root).launcher.remove_leftovers({})
+    make_sandbox("bwrap", data_root).launcher.remove_leftovers({})
     thread.join(60)
     assert wait_for(lambda: processes_with(marker) == [])
     runtime.cleanup()

@@ -6,7 +6,9 @@ fake stager for the filer; executors really run in bwrap sandboxes.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -27,6 +29,8 @@ from tests.fakes.fake_stager import FakeStager
 from tests.fakes.memory_store import MemoryStore
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
+
+PODMAN_IMAGE = os.environ.get("TESK_TEST_PODMAN_IMAGE")
 
 
 def processes_with(marker: str) -> list[int]:
@@ -302,6 +306,36 @@ def test_no_working_runtime_is_a_clear_startup_error(
     # The lock was released: a working runner can take the data dir.
     monkeypatch.undo()
     harness.backend()
+
+
+@pytest.mark.podman
+@pytest.mark.skipif(PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set (test-setup)")
+def test_podman_tasks_complete_and_cancel(harness: Harness) -> None:
+    backend = harness.backend(runtime="podman")
+    image = PODMAN_IMAGE or ""
+    done = harness.record("echo hi > /data/x; cat /data/x", volumes=["/data"])
+    done.task.executors[0].image = image
+    harness.store.create(done)
+    backend.submit(done)
+    record = harness.wait(done.id, TERMINAL)
+    assert record.state == State.COMPLETE
+    assert record.log is not None
+    assert record.log.logs[0].stdout == "hi\n"
+
+    marker = f"tesk-podman-cancel-{uuid.uuid4().hex}"
+    long = harness.record(f"sleep 300; echo {marker}")
+    long.task.executors[0].image = image
+    harness.store.create(long)
+    backend.submit(long)
+    harness.wait(long.id, {State.RUNNING})
+    assert eventually(lambda: len(processes_with(marker)) > 0)
+    harness.cancel(backend, long.id)
+    harness.wait(long.id, {State.CANCELED})
+    assert processes_with(marker) == []
+    names = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
+    ).stdout.decode()
+    assert f"tesk-{long.id}-0" not in names
 
 
 def test_no_backend_parameters_are_supported(harness: Harness) -> None:

@@ -137,7 +137,12 @@ class LocalRuntime:
             current.kill()
 
     def cleanup(self) -> None:
-        if self._dir.root.exists():
+        try:
+            shutil.rmtree(self._dir.root)
+        except FileNotFoundError:
+            return
+        except OSError:
+            # A cancelled transfer may still be writing into it; it removes the rest when done.
             shutil.rmtree(self._dir.root)
 
     def _host(self, path: str) -> Path:
