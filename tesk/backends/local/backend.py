@@ -46,8 +46,11 @@ def runner_id(data_dir: DataDir) -> str:
 
 def default_stager(config: FilerConfig) -> Stager:
     # Imported when the runner starts: API processes never stage anything.
-    filer = importlib.import_module("tesk.filer")
-    return cast(Stager, filer.Filer(config))
+    try:
+        filer = importlib.import_module("tesk.filer")
+        return cast(Stager, filer.Filer(config))
+    except (ImportError, AttributeError) as exc:
+        raise BackendError(f"the filer cannot be loaded: {exc}") from exc
 
 
 class LocalBackend:

@@ -63,7 +63,8 @@ class BwrapLauncher:
         if path is None:
             raise LauncherUnavailable(f"{self._binary} is not installed")
         self._binary = path
-        probe = [path, "--unshare-pid", "--die-with-parent", "--dev-bind", "/", "/", "true"]
+        # The namespaces and privileges of a real sandbox, on the plain host file system.
+        probe = [path, *self._isolation(), "--dev-bind", "/", "/", "true"]
         user = self._switch_to()
         try:
             result = subprocess.run(
@@ -115,22 +116,14 @@ class BwrapLauncher:
         # which every local user can read).
         args = [
             self._binary,
-            "--die-with-parent",
-            "--new-session",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
+            *self._isolation(),
             "--hostname",
             spec.name,
-            "--cap-drop",
-            "ALL",
             "--json-status-fd",
             str(status_fd),
+            "--tmpfs",
+            "/",
         ]
-        if not self._network:
-            args.append("--unshare-net")
-        args += ["--tmpfs", "/"]
         for entry in sorted(os.listdir("/")):
             if entry in _OWN_ENTRIES:
                 continue
@@ -146,6 +139,21 @@ class BwrapLauncher:
         for bind in spec.binds:
             args += ["--bind", str(bind.host), bind.container]
         args += ["--chdir", spec.workdir or "/", "--", *spec.command]
+        return args
+
+    def _isolation(self) -> list[str]:
+        args = [
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-drop",
+            "ALL",
+        ]
+        if not self._network:
+            args.append("--unshare-net")
         return args
 
     def _mount_problem(self, path: str) -> str | None:

@@ -3,7 +3,6 @@ executors started by a Launcher (bwrap, docker or podman)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import threading
@@ -31,8 +30,6 @@ from tesk.taskmaster.runtime import (
 )
 from tesk.taskmaster.volumes import host_path, mount_points
 from tesk.tes.models import Executor, Resources, Task, timestamp
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
