@@ -52,7 +52,7 @@ class Event:
         return key_of(self.resource, self.obj)
 
 
-@dataclass
+@dataclass(eq=False)
 class Watcher:
     """One watch: events already filtered for its namespace and selectors, in order."""
 
