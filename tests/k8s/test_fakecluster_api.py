@@ -180,7 +180,7 @@ def test_invalid_objects_are_a_422_with_causes(
     assert error.value.status == 422
     status = error_body(error.value)
     assert status["reason"] == "Invalid"
-    assert f"{kind}" in status["message"] and "is invalid" in status["message"]
+    assert re.match(rf'{kind}(\.batch)? "[^"]*" is invalid: ', status["message"])
     assert field in [cause["field"] for cause in status["details"]["causes"]]
 
 
