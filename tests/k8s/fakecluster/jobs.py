@@ -37,6 +37,7 @@ class JobController(Controller):
         self._counted: dict[str, set[str]] = {}  # job uid -> pod uids already counted
         self._seen_active: dict[str, set[str]] = {}  # job uid -> pod uids seen running
         self._next_create: dict[str, float] = {}  # job uid -> earliest time for a new pod
+        self._create_failures: dict[str, int] = {}  # job uid -> pod creations refused in a row
 
     def keys_for(self, event: Event) -> list[Hashable]:
         meta = event.obj["metadata"]
@@ -252,9 +253,13 @@ class JobController(Controller):
                 warning=True,
                 component=_COMPONENT,
             )
-            self._next_create[uid] = now().timestamp() + max(self._retry_backoff, 1.0)
-            self.queue.add_after(key, max(self._retry_backoff, 1.0))
+            failures = self._create_failures.get(uid, 0)
+            self._create_failures[uid] = failures + 1
+            delay = min(self._retry_backoff * 2**failures, 5.0)
+            self._next_create[uid] = now().timestamp() + delay
+            self.queue.add_after(key, delay)
             return
+        self._create_failures.pop(uid, None)
         with self._lock:
             self._seen_active.setdefault(uid, set()).add(created["metadata"]["uid"])
         self._next_create[uid] = now().timestamp() + self._retry_backoff

@@ -166,10 +166,10 @@ class BwrapRunner:
         info = b""
         with os.fdopen(read_fd, "rb") as reader:
             info = reader.read()
-        child = None
+        child = None  # the host PID of the container's PID 1
         if info.strip():
             try:
-                child = int(json.loads(info.decode().split("\n")[0])["child-pid"])
+                child = int(json.loads(info.decode())["child-pid"])
             except (ValueError, KeyError):
                 child = None
         return _BwrapProcess(popen, child)
