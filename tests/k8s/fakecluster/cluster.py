@@ -80,7 +80,7 @@ class FakeCluster:
         self.tokens = Tokens()
         self.logbook = LogBook()
         self._requests = RequestLog()
-        self._scripts = Scripts()
+        self._scripts = Scripts(on_cancel=self._retry_waiting)
         self._storage_classes = storage_classes or {"standard": "Immediate"}
         self._default_storage_class = default_storage_class
         self.admission = Admission(self.store, lambda: self._default_class())
@@ -239,6 +239,12 @@ class FakeCluster:
                     "volumeBindingMode": mode,
                 },
             )
+
+    def _retry_waiting(self) -> None:
+        """A script was cancelled: pods and claims it held back get another chance."""
+        for controller in self._controllers:
+            if isinstance(controller, Scheduler | VolumeBinder):
+                controller.retry_pending()
 
     def _default_class(self) -> str | None:
         classes, _ = self.store.list(BY_PLURAL["storageclasses"])

@@ -101,22 +101,26 @@ class Script:
     times: int | None  # how many more objects it may take; None: unlimited
     matched: list[str] = field(default_factory=list)  # names of the objects it took
     cancelled: bool = False
+    on_cancel: Callable[[], None] | None = None
 
     def cancel(self) -> None:
         """Stop applying the outcome (an Unschedulable pod becomes schedulable again)."""
         self.cancelled = True
+        if self.on_cancel is not None:
+            self.on_cancel()
 
 
 class Scripts:
     """The scripts of a cluster; an object gets the first matching script, decided once."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_cancel: Callable[[], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._scripts: list[Script] = []
         self._decided: dict[str, Script | None] = {}
+        self._on_cancel = on_cancel
 
     def add(self, predicate: Predicate, outcome: Outcome, times: int | None) -> Script:
-        script = Script(predicate, outcome, times)
+        script = Script(predicate, outcome, times, on_cancel=self._on_cancel)
         with self._lock:
             self._scripts.append(script)
         return script

@@ -3,6 +3,7 @@ requests allow it, else leaves them Pending with PodScheduled=False (reason Unsc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from decimal import Decimal
 
@@ -38,6 +39,7 @@ class Scheduler(Controller):
         self._scripts = scripts
         self._bind_claim = bind_claim
         self._pending: set[tuple[str, str]] = set()
+        self._pending_lock = threading.Lock()
         self._reported: dict[str, str] = {}
 
     def keys_for(self, event: Event) -> list[Hashable]:
@@ -49,11 +51,15 @@ class Scheduler(Controller):
             event.type == "DELETED" or dig(obj, "status", "phase") in _TERMINAL
         )
         if freed or plural in ("persistentvolumeclaims", "nodes", "storageclasses"):
-            return list(self._pending)  # something changed that may let them fit now
+            return self._pending_keys()  # something changed that may let them fit now
         return []
 
+    def _pending_keys(self) -> list[Hashable]:
+        with self._pending_lock:
+            return list(self._pending)
+
     def retry_pending(self) -> None:
-        for key in list(self._pending):
+        for key in self._pending_keys():
             self.queue.add(key)
 
     def sync(self, key: Hashable) -> None:
@@ -61,17 +67,21 @@ class Scheduler(Controller):
         namespace, name = key
         pod = self.store.try_get(PODS, namespace, name)
         if pod is None or dig(pod, "spec", "nodeName") or pod["metadata"].get("deletionTimestamp"):
-            self._pending.discard(key)
+            with self._pending_lock:
+                self._pending.discard(key)
             return
         if dig(pod, "spec", "schedulerName", default="default-scheduler") != "default-scheduler":
             return
         outcome = self._scripts.outcome_for("pods", pod)
         why = outcome.message if isinstance(outcome, Unschedulable) else self._why_not(pod)
+        with self._pending_lock:
+            if why:
+                self._pending.add(key)
+            else:
+                self._pending.discard(key)
         if why:
-            self._pending.add(key)
             self._mark_unschedulable(pod, why)
             return
-        self._pending.discard(key)
         node = self.store.get(NODES, "", self.node)
         for claim in self._claims(pod):
             if dig(claim, "status", "phase") == "Pending":

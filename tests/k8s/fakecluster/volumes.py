@@ -29,6 +29,12 @@ class VolumeBinder(Controller):
         self._scripts = scripts
         self._reported: set[tuple[str, str]] = set()
 
+    def retry_pending(self) -> None:
+        claims, _ = self.store.list(CLAIMS)
+        for claim in claims:
+            if dig(claim, "status", "phase") == "Pending":
+                self.queue.add((claim["metadata"]["namespace"], claim["metadata"]["name"]))
+
     def path_for(self, claim: Obj) -> Path:
         return self.root / f"pvc-{claim['metadata']['uid']}"
 
@@ -38,12 +44,14 @@ class VolumeBinder(Controller):
         meta = event.obj["metadata"]
         if event.type == "DELETED":
             # Reclaim policy Delete: the volume goes with its claim.
-            shutil.rmtree(self.path_for(event.obj), ignore_errors=True)
-            return []
+            return [("reclaim", str(self.path_for(event.obj)))]
         return [(meta["namespace"], meta["name"])]
 
     def sync(self, key: Hashable) -> None:
         assert isinstance(key, tuple)
+        if key[0] == "reclaim":
+            shutil.rmtree(key[1], ignore_errors=True)
+            return
         namespace, name = key
         claim = self.store.try_get(CLAIMS, namespace, name)
         if claim is None or dig(claim, "status", "phase") != "Pending":
