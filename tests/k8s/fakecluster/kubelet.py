@@ -173,7 +173,7 @@ class PodWorker(threading.Thread):
         self.uid: str = meta["uid"]
         self.namespace: str = meta["namespace"]
         self.name: str = meta["name"]
-        self.dir = kubelet.settings.root / self.uid
+        self.dir: Path = kubelet.settings.root / self.uid
         self.changed = threading.Event()
         self.deleting = bool(meta.get("deletionTimestamp"))
         self.gone = False
@@ -553,7 +553,7 @@ class PodWorker(threading.Thread):
         if not seconds or not self.start_time:
             return None
         elapsed = (now() - parse_timestamp(self.start_time)).total_seconds()
-        return time.monotonic() + max(0.0, seconds - elapsed)
+        return time.monotonic() + max(0.0, float(seconds) - elapsed)
 
     def _deadline_exceeded(self, specs: list[Obj]) -> None:
         message = "Pod was active on the node longer than the specified deadline"
@@ -595,12 +595,12 @@ class PodWorker(threading.Thread):
             self._kill_all(signal.SIGKILL)
             self._wait_all(5.0)
         for container in specs:
-            run = self.runs.get(container["name"])
-            if run is None:
+            found = self.runs.get(container["name"])
+            if found is None:
                 self.waiting.pop(container["name"], None)
                 continue
-            if not run.done:
-                self._poll(run)
+            if not found.done:
+                self._poll(found)
         self._publish()
 
     def _wait_all(self, seconds: float) -> bool:
@@ -698,17 +698,16 @@ class PodWorker(threading.Thread):
                 data = self._config_data("secrets", ref.get("name", ""), ref.get("optional"))
             else:
                 continue
-            for key, value in (data or {}).items():
-                defined[prefix + key] = value
+            for key, text in (data or {}).items():
+                defined[prefix + key] = text
         for item in container.get("env") or []:
-            name = item["name"]
             if item.get("valueFrom"):
                 value = self._value_from(item["valueFrom"], container)
                 if value is None:
                     continue
             else:
                 value = expand(str(item.get("value", "")), defined)
-            defined[name] = value
+            defined[item["name"]] = value
         env.update(defined)
         return env
 
@@ -1191,7 +1190,7 @@ def _write_items(
                     f'MountVolume.SetUp failed for volume "{volume}" : configmap references '
                     f"non-existent config key: {key}"
                 )
-            _write_file(target / item.get("path", key), files[key], item.get("mode", mode))
+            _write_file(target / str(item.get("path") or key), files[key], item.get("mode", mode))
     else:
         for key, content in files.items():
             _write_file(target / key, content, mode)

@@ -9,6 +9,7 @@ Stored objects are never mutated in place: every write stores a new dict, reader
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -162,7 +163,9 @@ class Store:
             key = self._by_uid.get(uid)
             return deep_copy(self._objects[key]) if key else None
 
-    def list(self, resource: Resource, namespace: str | None = None) -> tuple[list[Obj], int]:
+    def list(
+        self, resource: Resource, namespace: str | None = None
+    ) -> tuple[builtins.list[Obj], int]:
         """Copies of the objects of one resource (one namespace or all), sorted, and the RV."""
         with self._lock:
             items = [
@@ -173,7 +176,7 @@ class Store:
             ]
             return items, self._rv
 
-    def dependents(self, owner_uid: str) -> list[tuple[Resource, Obj]]:
+    def dependents(self, owner_uid: str) -> builtins.list[tuple[Resource, Obj]]:
         with self._lock:
             found = []
             for key in sorted(self._dependents.get(owner_uid, ()), key=_sort_key):
