@@ -538,3 +538,163 @@ def test_pods_need_their_service_account(
     )
     core_v1.create_namespaced_service_account(NS, {"metadata": {"name": "taskmaster"}})
     assert finished_job(fake_cluster, "no-sa")["status"]["succeeded"] == 1
+
+
+def test_init_containers_then_side_by_side_containers(
+    fake_cluster: FakeCluster, core_v1: client.CoreV1Api
+) -> None:
+    shared = {"name": "shared", "mountPath": "/shared"}
+    core_v1.create_namespaced_pod(
+        NS,
+        {
+            "metadata": {"name": "multi"},
+            "spec": {
+                "restartPolicy": "Never",
+                "volumes": [{"name": "shared", "emptyDir": {}}],
+                "initContainers": [
+                    {
+                        "name": "prepare",
+                        "image": "busybox",
+                        "volumeMounts": [shared],
+                        "command": ["sh", "-c", "echo ready > /shared/flag"],
+                    }
+                ],
+                "containers": [
+                    {
+                        "name": "first",
+                        "image": "busybox",
+                        "volumeMounts": [shared],
+                        "command": ["sh", "-c", "cat /shared/flag"],
+                    },
+                    {
+                        "name": "second",
+                        "image": "busybox",
+                        "volumeMounts": [shared],
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
+                        "command": ["sh", "-c", "echo last words; exit 2"],
+                    },
+                    {
+                        "name": "third",
+                        "image": "busybox",
+                        "command": ["sh", "-c", "echo custom > /dev/termination-log"],
+                    },
+                ],
+            },
+        },
+    )
+    done = finished_pod(core_v1, "multi")
+    assert done.status.phase == "Failed"
+    assert done.status.init_container_statuses[0].state.terminated.reason == "Completed"
+    states = {s.name: s.state.terminated for s in done.status.container_statuses}
+    assert {name: state.exit_code for name, state in states.items()} == {
+        "first": 0,
+        "second": 2,
+        "third": 0,
+    }
+    assert states["second"].message == "last words\n"
+    assert states["third"].message == "custom\n"
+    assert core_v1.read_namespaced_pod_log("multi", NS, container="first") == "ready\n"
+    assert core_v1.read_namespaced_pod_log("multi", NS, container="prepare") == ""
+    with pytest.raises(ApiException) as error:
+        core_v1.read_namespaced_pod_log("multi", NS)
+    assert error.value.status == 400
+    assert (
+        "a container name must be specified for pod multi, choose one of: "
+        "[first second third] or one of the init containers: [prepare]" in error.value.body
+    )
+
+
+def test_secret_env_from_and_projected_volumes(core_v1: client.CoreV1Api) -> None:
+    core_v1.create_namespaced_secret(
+        NS, {"metadata": {"name": "creds"}, "stringData": {"AWS_ACCESS_KEY_ID": "key"}}
+    )
+    core_v1.create_namespaced_config_map(
+        NS, {"metadata": {"name": "settings"}, "data": {"MODE": "fast"}}
+    )
+    core_v1.create_namespaced_pod(
+        NS,
+        pod(
+            "mixed",
+            [
+                "sh",
+                "-c",
+                "echo $AWS_ACCESS_KEY_ID $CFG_MODE; cat /secret/AWS_ACCESS_KEY_ID; echo; "
+                "cat /info/name; echo; cat /info/labels; echo; cat /proj/MODE",
+            ],
+            volumes=[
+                {"name": "secret", "secret": {"secretName": "creds"}},
+                {
+                    "name": "info",
+                    "downwardAPI": {
+                        "items": [
+                            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
+                            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                        ]
+                    },
+                },
+                {"name": "proj", "projected": {"sources": [{"configMap": {"name": "settings"}}]}},
+            ],
+            container={
+                "envFrom": [
+                    {"secretRef": {"name": "creds"}},
+                    {"configMapRef": {"name": "settings"}, "prefix": "CFG_"},
+                ],
+                "volumeMounts": [
+                    {"name": "secret", "mountPath": "/secret"},
+                    {"name": "info", "mountPath": "/info"},
+                    {"name": "proj", "mountPath": "/proj"},
+                ],
+            },
+        )
+        | {"metadata": {"name": "mixed", "labels": {"app": "tesk"}}},
+    )
+    ran = finished_pod(core_v1, "mixed")
+    log = core_v1.read_namespaced_pod_log("mixed", NS)
+    assert ran.status.phase == "Succeeded", log
+    assert log.splitlines() == ["key fast", "key", "mixed", 'app="tesk"', "fast"]
+
+
+def test_missing_configmap_volume_waits_until_it_exists(
+    fake_cluster: FakeCluster, core_v1: client.CoreV1Api
+) -> None:
+    core_v1.create_namespaced_pod(
+        NS,
+        pod(
+            "patient",
+            ["cat", "/cfg/k"],
+            volumes=[{"name": "cfg", "configMap": {"name": "later"}}],
+            container={"volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]},
+        ),
+    )
+    fake_cluster.wait_for(
+        lambda: any(e.reason == "FailedMount" for e in core_v1.list_namespaced_event(NS).items)
+    )
+    assert read_phase(core_v1, "patient") == "Pending"
+    core_v1.create_namespaced_config_map(NS, {"metadata": {"name": "later"}, "data": {"k": "v"}})
+    finished_pod(core_v1, "patient")
+    assert core_v1.read_namespaced_pod_log("patient", NS) == "v"
+
+
+def read_phase(core: client.CoreV1Api, name: str) -> str:
+    phase: str = core.read_namespaced_pod(name, NS).status.phase
+    return phase
+
+
+def test_namespace_deletion_and_delete_collection(
+    fake_cluster: FakeCluster, core_v1: client.CoreV1Api
+) -> None:
+    core_v1.create_namespace({"metadata": {"name": "scratch"}})
+    fake_cluster.wait_for(lambda: fake_cluster.get("serviceaccounts", "default", "scratch"))
+    for name, labels in (("a", {"x": "1"}), ("b", {"x": "1"}), ("c", {})):
+        core_v1.create_namespaced_config_map(
+            "scratch", {"metadata": {"name": name, "labels": labels}}
+        )
+    core_v1.delete_collection_namespaced_config_map("scratch", label_selector="x=1")
+    left = {c.metadata.name for c in core_v1.list_namespaced_config_map("scratch").items}
+    assert left == {"c", "kube-root-ca.crt"}
+    core_v1.delete_namespace("scratch")
+    fake_cluster.wait_for(lambda: fake_cluster.get("namespaces", "scratch") is None)
+    assert fake_cluster.objects("configmaps", "scratch") == []
+    with pytest.raises(ApiException) as error:
+        core_v1.create_namespaced_config_map("scratch", {"metadata": {"name": "late"}})
+    assert error.value.status == 404

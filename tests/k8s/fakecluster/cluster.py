@@ -19,6 +19,7 @@ from .jobs import JobController
 from .kubelet import Kubelet, KubeletSettings, kubeconfig
 from .logs import LogBook
 from .meta import Obj
+from .namespaces import ensure_defaults
 from .outcomes import Outcome, Predicate, Script, Scripts
 from .requestlog import ApiRequest, RequestLog
 from .resources import BY_KIND, BY_PLURAL, Resource
@@ -29,7 +30,6 @@ from .store import Store
 from .volumes import VolumeBinder
 
 NODE_NAME = "fakecluster-node"
-_FAKE_CA = "-----BEGIN CERTIFICATE-----\nfakecluster\n-----END CERTIFICATE-----\n"
 
 
 class FakeCluster:
@@ -262,16 +262,7 @@ class FakeCluster:
             BY_PLURAL["namespaces"], {"metadata": {"name": name}}, ""
         )
         self.store.create(BY_PLURAL["namespaces"], namespace)
-        self.store.create(
-            BY_PLURAL["serviceaccounts"], {"metadata": {"name": "default", "namespace": name}}
-        )
-        self.store.create(
-            BY_PLURAL["configmaps"],
-            {
-                "metadata": {"name": "kube-root-ca.crt", "namespace": name},
-                "data": {"ca.crt": _FAKE_CA},
-            },
-        )
+        ensure_defaults(self.store, name)
 
     def apply(self, obj: Obj) -> Obj:
         """Create an object (any served kind) as the admin would, e.g. RBAC objects of a chart."""

@@ -1,5 +1,6 @@
 """The garbage collector (ownerReferences, foreground/orphan deletion), the namespace
-controller's cleanup and the PVC protection controller."""
+controller (default ServiceAccount and root CA ConfigMap; emptying deleted namespaces) and the
+PVC protection controller."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from .admission import PVC_PROTECTION
 from .controller import Controller
 from .errors import ApiError
 from .meta import Obj, dig
+from .namespaces import ensure_defaults
 from .resources import BY_PLURAL, RESOURCES, Resource
 from .store import FOREGROUND, ORPHAN, Event, Store
 
@@ -34,7 +36,7 @@ class GarbageCollector(Controller):
                 keys.append(("owner", *key))
             if meta.get("ownerReferences"):
                 keys.append(("dependent", *key))
-            if plural == "namespaces" and deleting:
+            if plural == "namespaces":
                 keys.append(("namespace", meta["name"]))
         else:
             for resource, dependent in self.store.dependents(meta["uid"]):
@@ -187,7 +189,10 @@ class GarbageCollector(Controller):
     def _sync_namespace(self, name: str) -> None:
         namespaces = BY_PLURAL["namespaces"]
         ns = self.store.try_get(namespaces, "", name)
-        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+        if ns is None:
+            return
+        if not ns["metadata"].get("deletionTimestamp"):
+            ensure_defaults(self.store, name)
             return
         if dig(ns, "status", "phase") != "Terminating":
 

@@ -246,14 +246,14 @@ class PodWorker(threading.Thread):
         if self.deleting:
             self._finish_deletion()
             return
-        if isinstance(outcome, ImagePullFailure):
-            self._image_pull_failure(outcome, (init_specs or main_specs)[0])
-            return
         if isinstance(outcome, SlowStart):
             self._sleep(outcome.seconds)
         mounts = self._prepare_volumes()
         self.ready_to_start = True
         self._publish()
+        if isinstance(outcome, ImagePullFailure):
+            self._image_pull_failure(outcome, (init_specs or main_specs)[0])
+            return
         policy = spec.get("restartPolicy", "Always")
         for container in init_specs:
             ok = self._supervise(
