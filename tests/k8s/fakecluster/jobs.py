@@ -114,14 +114,13 @@ class JobController(Controller):
                 remaining = parse_timestamp(start) + timedelta(seconds=deadline) - now()
                 self.queue.add_after(key, remaining.total_seconds() + 0.05)
         ending = target is not None or new_target is not None
-        if (ending and new_target and new_target[0] == "FailureTarget") or (
-            target is not None and target.get("type") == "FailureTarget"
-        ):
+        if ending:
+            # Whatever decided the Job's fate, its remaining pods are terminated.
             for pod in active:
                 self._delete_pod(pod)
             terminating += active
             active = []
-        done = ending and not active and not terminating
+        done = ending and not terminating
 
         def write(current: Obj) -> None:
             st = current.setdefault("status", {})

@@ -50,6 +50,11 @@ class ContainerLog:
             return len(self.lines) - 1
         return len(self.lines)
 
+    def snapshot(self) -> list[tuple[datetime, bytes]]:
+        """Every line so far, the last one possibly without its newline yet."""
+        with self._cond:
+            return list(self.lines)
+
     def text(self) -> bytes:
         with self._cond:
             return b"".join(line for _, line in self.lines)

@@ -275,9 +275,10 @@ class ApiServer:
                     ]
                 },
             )
-        if len(rest) >= 3 and rest[0] == "namespaces":
-            resource = lookup(group, version, rest[2])
-            if resource is None or not resource.namespaced or len(rest) > 5:
+        namespaced = lookup(group, version, rest[2]) if len(rest) >= 3 else None
+        if rest[0] == "namespaces" and namespaced is not None and namespaced.namespaced:
+            resource = namespaced
+            if len(rest) > 5:
                 raise _no_resource(path)
             return Route(
                 resource,
@@ -625,9 +626,7 @@ class ApiServer:
         elif query.get("sinceTime"):
             since = parse_timestamp(query["sinceTime"])
         if query.get("follow") != "true":
-            lines, _ = log.wait_for_more(0, 0)
-            if log.finished:
-                lines = log.lines
+            lines = log.snapshot()
             return Reply(
                 200, render(lines, tail=tail, since=since, timestamps=stamps, limit_bytes=limit)
             )
