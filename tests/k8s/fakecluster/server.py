@@ -277,11 +277,10 @@ class ApiServer:
             )
         namespaced = lookup(group, version, rest[2]) if len(rest) >= 3 else None
         if rest[0] == "namespaces" and namespaced is not None and namespaced.namespaced:
-            resource = namespaced
             if len(rest) > 5:
                 raise _no_resource(path)
             return Route(
-                resource,
+                namespaced,
                 rest[1],
                 rest[3] if len(rest) > 3 else "",
                 rest[4] if len(rest) > 4 else None,
