@@ -698,3 +698,102 @@ def test_namespace_deletion_and_delete_collection(
     with pytest.raises(ApiException) as error:
         core_v1.create_namespaced_config_map("scratch", {"metadata": {"name": "late"}})
     assert error.value.status == 404
+
+
+TASKMASTER = textwrap.dedent("""
+    import os, time
+    from kubernetes import client, config
+    config.load_kube_config()
+    core, batch = client.CoreV1Api(), client.BatchV1Api()
+    ns = open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read()
+    job = batch.read_namespaced_job(os.environ["JOB_NAME"], ns)
+    owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": job.metadata.name,
+              "uid": job.metadata.uid, "blockOwnerDeletion": True}]
+    claim = job.metadata.name + "-pvc"
+    core.create_namespaced_persistent_volume_claim(ns, {
+        "metadata": {"name": claim, "ownerReferences": owner},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    results = []
+    steps = [["sh", "-c", "echo input > /data/in.txt"],
+             ["sh", "-c", "tr a-z A-Z < /data/in.txt; exit 5"]]
+    for i, command in enumerate(steps):
+        name = f"{job.metadata.name}-ex-{i}"
+        core.create_namespaced_pod(ns, {
+            "metadata": {"name": name, "ownerReferences": owner},
+            "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
+                     "volumes": [{"name": "work", "persistentVolumeClaim": {"claimName": claim}}],
+                     "containers": [{"name": "ex", "image": "alpine", "command": command,
+                                     "volumeMounts": [{"name": "work", "mountPath": "/data",
+                                                       "subPath": "data"}]}]}})
+        while (pod := core.read_namespaced_pod(name, ns)).status.phase not in ("Succeeded",
+                                                                                "Failed"):
+            time.sleep(0.05)
+        code = pod.status.container_statuses[0].state.terminated.exit_code
+        results.append(f"{code}:{core.read_namespaced_pod_log(name, ns).strip()}")
+    core.create_namespaced_config_map(ns, {
+        "metadata": {"name": job.metadata.name + "-status", "ownerReferences": owner,
+                     "labels": {"tesk.io/status": "true"}},
+        "data": {"results": ";".join(results)}})
+""")
+
+
+def test_a_taskmaster_pod_drives_executor_pods_through_the_api(
+    fake_cluster: FakeCluster, core_v1: client.CoreV1Api, batch_v1: client.BatchV1Api
+) -> None:
+    listed = core_v1.list_namespaced_config_map(NS, label_selector="tesk.io/status=true")
+    statuses, thread = [], None
+    watcher = watch.Watch()
+
+    def collect() -> None:
+        for event in watcher.stream(
+            core_v1.list_namespaced_config_map,
+            NS,
+            label_selector="tesk.io/status=true",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=30,
+        ):
+            statuses.append(event["object"].data)
+            watcher.stop()
+
+    thread = threading.Thread(target=collect, daemon=True)
+    thread.start()
+    fake_cluster.clear_requests()
+    batch_v1.create_namespaced_job(
+        NS,
+        job(
+            "task-1",
+            ["python", "-c", TASKMASTER],
+            ttlSecondsAfterFinished=60,
+            pod={
+                "containers": [
+                    {
+                        "name": "taskmaster",
+                        "image": "tesk",
+                        "command": ["python", "-c", TASKMASTER],
+                        "env": [
+                            {
+                                "name": "JOB_NAME",
+                                "valueFrom": {
+                                    "fieldRef": {"fieldPath": "metadata.labels['job-name']"}
+                                },
+                            }
+                        ],
+                    }
+                ]
+            },
+        ),
+    )
+    thread.join(timeout=30)
+    assert statuses == [{"results": "0:;5:INPUT"}]
+    done = finished_job(fake_cluster, "task-1")
+    assert any(c["type"] == "Complete" for c in done["status"]["conditions"])
+    taskmaster = "system:serviceaccount:tesk:default"
+    assert fake_cluster.count_requests("create", "pods", user=taskmaster) == 2
+    assert fake_cluster.count_requests("create", "persistentvolumeclaims", user=taskmaster) == 1
+
+    batch_v1.delete_namespaced_job("task-1", NS, propagation_policy="Foreground")
+    fake_cluster.wait_for(lambda: fake_cluster.get("jobs", "task-1") is None)
+    assert core_v1.list_namespaced_pod(NS).items == []
+    assert core_v1.list_namespaced_persistent_volume_claim(NS).items == []
+    assert core_v1.list_namespaced_config_map(NS, label_selector="tesk.io/status").items == []
