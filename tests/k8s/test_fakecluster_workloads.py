@@ -742,7 +742,7 @@ def test_a_taskmaster_pod_drives_executor_pods_through_the_api(
     fake_cluster: FakeCluster, core_v1: client.CoreV1Api, batch_v1: client.BatchV1Api
 ) -> None:
     listed = core_v1.list_namespaced_config_map(NS, label_selector="tesk.io/status=true")
-    statuses, thread = [], None
+    statuses: list[dict[str, str]] = []
     watcher = watch.Watch()
 
     def collect() -> None:
@@ -759,30 +759,20 @@ def test_a_taskmaster_pod_drives_executor_pods_through_the_api(
     thread = threading.Thread(target=collect, daemon=True)
     thread.start()
     fake_cluster.clear_requests()
+    taskmaster_container = {
+        "name": "taskmaster",
+        "image": "tesk",
+        "command": ["python", "-c", TASKMASTER],
+        "env": [
+            {
+                "name": "JOB_NAME",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['job-name']"}},
+            }
+        ],
+    }
     batch_v1.create_namespaced_job(
         NS,
-        job(
-            "task-1",
-            ["python", "-c", TASKMASTER],
-            ttlSecondsAfterFinished=60,
-            pod={
-                "containers": [
-                    {
-                        "name": "taskmaster",
-                        "image": "tesk",
-                        "command": ["python", "-c", TASKMASTER],
-                        "env": [
-                            {
-                                "name": "JOB_NAME",
-                                "valueFrom": {
-                                    "fieldRef": {"fieldPath": "metadata.labels['job-name']"}
-                                },
-                            }
-                        ],
-                    }
-                ]
-            },
-        ),
+        job("task-1", [], ttlSecondsAfterFinished=60, pod={"containers": [taskmaster_container]}),
     )
     thread.join(timeout=30)
     assert statuses == [{"results": "0:;5:INPUT"}]
