@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from kubernetes import client, watch
+from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from tests.k8s.fakecluster import FakeCluster
@@ -233,6 +233,30 @@ def test_pod_uses_the_injected_kubeconfig_with_the_real_client(
         if r.verb == "create" and r.name == "" and r.resource == "configmaps"
     ]
     assert [r.user for r in creates] == ["system:serviceaccount:tesk:default"]
+
+
+def test_in_cluster_mode_serves_tls_to_in_cluster_configuration() -> None:
+    script = textwrap.dedent("""
+        from kubernetes import client, config
+        config.load_incluster_config()
+        print(client.Configuration.get_default_copy().host.split(":")[0])
+        client.CoreV1Api().create_namespaced_config_map("tesk", {"metadata": {"name": "tls"}})
+        print("created")
+    """)
+    with FakeCluster(in_cluster=True) as cluster:
+        api = config.new_client_from_config(config_file=cluster.kubeconfig_path)
+        core = client.CoreV1Api(api)
+        core.create_namespaced_pod(NS, pod("inside", ["python", "-c", script]))
+        inside = finished_pod(core, "inside")
+        log = core.read_namespaced_pod_log("inside", NS)
+        assert inside.status.phase == "Succeeded", log
+        assert log.splitlines() == ["https", "created"]
+        [created] = [
+            r for r in cluster.requests if r.verb == "create" and r.resource == "configmaps"
+        ]
+        assert created.user == "system:serviceaccount:tesk:default"
+        api.close()
+        assert cluster.errors == []
 
 
 def test_pods_without_a_token_get_no_credentials(core_v1: client.CoreV1Api) -> None:

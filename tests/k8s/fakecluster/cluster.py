@@ -27,6 +27,7 @@ from .runner import BwrapRunner, ContainerRunner
 from .scheduler import Scheduler
 from .server import ApiServer
 from .store import Store
+from .tls import server_context
 from .volumes import VolumeBinder
 
 NODE_NAME = "fakecluster-node"
@@ -54,6 +55,7 @@ class FakeCluster:
         storage_classes: dict[str, str] | None = None,
         default_storage_class: str | None = "standard",
         rbac: bool = False,
+        in_cluster: bool = False,
         kill_grace_cap: float = 2.0,
         restart_backoff: float = 0.2,
         job_retry_backoff: float = 0.1,
@@ -67,6 +69,9 @@ class FakeCluster:
         storage_classes: class name -> volumeBindingMode (Immediate, WaitForFirstConsumer);
             default {"standard": "Immediate"}.
         rbac: enforce Roles/ClusterRoles and their bindings for every user but the admin.
+        in_cluster: also serve HTTPS (a CA made for the cluster) and give pods what in-cluster
+            configuration needs (KUBERNETES_SERVICE_HOST/PORT, token, ca.crt) instead of a
+            kubeconfig.
         kill_grace_cap: longest wait between SIGTERM and SIGKILL, whatever the grace period says.
         restart_backoff, job_retry_backoff: first container restart back-off and delay between
             Job pod retries (10 s in Kubernetes; short here so tests stay fast).
@@ -110,6 +115,9 @@ class FakeCluster:
         }
         self.base_url = ""
         self.kubeconfig_path = ""
+        self.tls_url = ""  # with in_cluster: the HTTPS endpoint
+        self.ca_path = ""  # with in_cluster: the CA certificate of the HTTPS endpoint
+        self._in_cluster = in_cluster
         self._controllers: list[Any] = []
         self._started = False
 
@@ -120,6 +128,14 @@ class FakeCluster:
             return self
         self._started = True
         self.base_url = self.api.serve()
+        in_cluster_port = None
+        ca_certificate = b""
+        if self._in_cluster:
+            context, ca_path = server_context(self.workdir / "pki")
+            self.tls_url = self.api.serve(tls=context)
+            self.ca_path = str(ca_path)
+            in_cluster_port = int(self.tls_url.rsplit(":", 1)[1])
+            ca_certificate = ca_path.read_bytes()
         path = self.workdir / "kubeconfig"
         path.write_text(
             kubeconfig(
@@ -140,6 +156,8 @@ class FakeCluster:
                 python_bin=str(Path(sys.executable).parent),
                 kill_grace_cap=self._settings["kill_grace_cap"],
                 restart_backoff=self._settings["restart_backoff"],
+                in_cluster_port=in_cluster_port,
+                ca_certificate=ca_certificate,
             ),
             logbook=self.logbook,
             runner=runner,

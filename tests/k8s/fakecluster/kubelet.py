@@ -66,6 +66,10 @@ class KubeletSettings:
     python_bin: str  # put first on PATH in every container
     kill_grace_cap: float  # longest a SIGTERM'd container gets before SIGKILL
     restart_backoff: float  # first back-off before a restart (doubles, capped)
+    # In-cluster mode: the HTTPS port of the API server and its CA certificate (PEM); pods then
+    # get KUBERNETES_SERVICE_HOST/PORT and the CA instead of a kubeconfig.
+    in_cluster_port: int | None = None
+    ca_certificate: bytes = b""
 
 
 class Kubelet(Controller):
@@ -628,8 +632,8 @@ class PodWorker(threading.Thread):
     # ------------------------------------------------------------------ launch
 
     def _launch(self, container: Obj, mounts: dict[str, Mount | None]) -> Launch:
-        env = self._environment(container)
-        variables = {k: v for k, v in env.items() if k not in self._base_env()}
+        variables = self._container_variables(container)
+        env = {**self._base_env(), **variables}
         command = [expand(w, variables) for w in container.get("command") or []]
         args = [expand(w, variables) for w in container.get("args") or []]
         if not command:
@@ -655,7 +659,8 @@ class PodWorker(threading.Thread):
             )
         if self._automount():
             chosen += self._credentials()
-            env.setdefault("KUBECONFIG", f"{KUBECONFIG_DIR}/kubeconfig")
+            if self.k.settings.in_cluster_port is None:
+                env.setdefault("KUBECONFIG", f"{KUBECONFIG_DIR}/kubeconfig")
         termination = self._termination_file(container["name"])
         chosen.append(
             Mount(
@@ -678,15 +683,27 @@ class PodWorker(threading.Thread):
         home = "/root"
         with contextlib.suppress(KeyError):
             home = pwd.getpwuid(os.getuid()).pw_dir
-        return {
+        env = {
             "PATH": f"{self.k.settings.python_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
             "/usr/bin:/sbin:/bin",
             "HOSTNAME": self.name,
             "HOME": home,
         }
+        port = self.k.settings.in_cluster_port
+        if port is not None:
+            # What the `kubernetes` Service's environment gives every pod.
+            env.update(
+                {
+                    "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+                    "KUBERNETES_SERVICE_PORT": str(port),
+                    "KUBERNETES_SERVICE_PORT_HTTPS": str(port),
+                    "KUBERNETES_PORT": f"tcp://127.0.0.1:{port}",
+                }
+            )
+        return env
 
-    def _environment(self, container: Obj) -> dict[str, str]:
-        env = self._base_env()
+    def _container_variables(self, container: Obj) -> dict[str, str]:
+        """The variables the container defines (env and envFrom), which `$(VAR)` can use."""
         defined: dict[str, str] = {}
         for source in container.get("envFrom") or []:
             prefix = source.get("prefix", "")
@@ -708,8 +725,7 @@ class PodWorker(threading.Thread):
             else:
                 value = expand(str(item.get("value", "")), defined)
             defined[item["name"]] = value
-        env.update(defined)
-        return env
+        return defined
 
     def _value_from(self, source: Obj, container: Obj) -> str | None:
         if "fieldRef" in source:
@@ -923,7 +939,8 @@ class PodWorker(threading.Thread):
 
     def _credentials(self) -> list[Mount]:
         """The pod's API credentials: the service account directory a pod gets (token,
-        namespace, ca.crt) and a kubeconfig for the fake API server."""
+        namespace, ca.crt) and, unless in-cluster mode serves TLS, a kubeconfig for the fake
+        API server."""
         account_dir = self.dir / "serviceaccount"
         kube_dir = self.dir / "kubeconfig"
         if not account_dir.exists():
@@ -932,7 +949,7 @@ class PodWorker(threading.Thread):
             account_dir.mkdir(parents=True)
             _write_file(account_dir / "token", token.encode(), 0o644)
             _write_file(account_dir / "namespace", self.namespace.encode(), 0o644)
-            _write_file(account_dir / "ca.crt", b"", 0o644)
+            _write_file(account_dir / "ca.crt", self.k.settings.ca_certificate, 0o644)
             kube_dir.mkdir(parents=True)
             config = kubeconfig(
                 self.k.settings.api_url,
@@ -941,10 +958,10 @@ class PodWorker(threading.Thread):
                 user=f"system:serviceaccount:{self.namespace}:{account}",
             )
             _write_file(kube_dir / "kubeconfig", config.encode(), 0o644)
-        return [
-            Mount(str(account_dir), SERVICE_ACCOUNT_DIR, True),
-            Mount(str(kube_dir), KUBECONFIG_DIR, True),
-        ]
+        mounts = [Mount(str(account_dir), SERVICE_ACCOUNT_DIR, True)]
+        if self.k.settings.in_cluster_port is None:
+            mounts.append(Mount(str(kube_dir), KUBECONFIG_DIR, True))
+        return mounts
 
     # ------------------------------------------------------------------ status
 

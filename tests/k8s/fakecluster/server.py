@@ -7,6 +7,7 @@ import contextlib
 import json
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -72,43 +73,49 @@ class ApiServer:
         self.bookmark_seconds = bookmark_seconds
         self.stopping = threading.Event()
         self.internal_errors: list[str] = []  # bugs of the fake itself, answered with 500
-        self._http: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
-    def serve(self) -> str:
+    def serve(self, tls: ssl.SSLContext | None = None) -> str:
+        """Listen on a new port of 127.0.0.1 (HTTPS with `tls`); returns the base URL."""
         server = self
 
         class Handler(_Handler):
             api = server
 
-        http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        http: ThreadingHTTPServer = (
+            _TlsServer(("127.0.0.1", 0), Handler, tls)
+            if tls
+            else ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        )
         http.daemon_threads = True
-        self._http = http
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=http.serve_forever,
             kwargs={"poll_interval": 0.02},
             name="fake-apiserver",
             daemon=True,
         )
-        self._thread.start()
-        return f"http://127.0.0.1:{http.server_address[1]}"
+        thread.start()
+        self._servers.append((http, thread))
+        scheme = "https" if tls else "http"
+        return f"{scheme}://127.0.0.1:{http.server_address[1]}"
 
     def shutdown(self) -> None:
         self.stopping.set()
         self.store.close_watches()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+        for http, _ in self._servers:
+            http.shutdown()
+            http.server_close()
         with self._connections_lock:
             for connection in list(self._connections):
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for _, thread in self._servers:
+            thread.join(timeout=5)
+        self._servers.clear()
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
@@ -665,6 +672,25 @@ class ApiServer:
 # ---------------------------------------------------------------------- HTTP glue
 
 
+class _TlsServer(ThreadingHTTPServer):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(address, handler)
+        self._context = context
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = self.socket.accept()
+        # The handshake happens in the request's thread, on its first read.
+        wrapped = self._context.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: ApiServer
     protocol_version = "HTTP/1.1"
@@ -869,8 +895,8 @@ def _waiting_reason(pod: Obj, container: str) -> str:
 
 def _peer_closed(connection: socket.socket | None) -> bool:
     """Whether the client hung up (the socket reads as closed), without consuming data."""
-    if connection is None:
-        return False
+    if connection is None or isinstance(connection, ssl.SSLSocket):
+        return False  # TLS cannot peek; writes and the watch timeout notice a gone client
     try:
         readable, _, _ = select.select([connection], [], [], 0)
         if not readable:
