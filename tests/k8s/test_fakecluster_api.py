@@ -357,6 +357,33 @@ def test_watch_for_all_namespaces_and_without_resource_version(
     ] == [("ADDED", NS, "before"), ("ADDED", "other", "after")]
 
 
+def test_watch_list_with_initial_events_and_bookmarks(core_v1: client.CoreV1Api) -> None:
+    core_v1.create_namespaced_config_map(NS, configmap("existing", labels={"b": "1"}))
+    seen: list[tuple[str, str, dict[str, str]]] = []
+    watcher = watch.Watch()
+    for event in watcher.stream(
+        core_v1.list_namespaced_config_map,
+        NS,
+        label_selector="b=1",
+        allow_watch_bookmarks=True,
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        timeout_seconds=10,
+    ):
+        meta = event["raw_object"]["metadata"]
+        seen.append((event["type"], meta.get("name", ""), meta.get("annotations") or {}))
+        if len(seen) == 1:
+            core_v1.create_namespaced_config_map(NS, configmap("new", labels={"b": "1"}))
+        if len(seen) == 4:
+            watcher.stop()
+    assert seen == [
+        ("ADDED", "existing", {}),
+        ("BOOKMARK", "", {"k8s.io/initial-events-end": "true"}),
+        ("ADDED", "new", {}),
+        ("BOOKMARK", "", {}),  # the periodic one
+    ]
+
+
 def test_watch_from_a_compacted_resource_version_is_410_gone(
     fake_cluster: FakeCluster, core_v1: client.CoreV1Api
 ) -> None:

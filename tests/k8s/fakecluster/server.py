@@ -532,11 +532,13 @@ class ApiServer:
                     )
                 ],
             )
-        watcher = self.store.watch(resource, namespace, since, labels, fields)
+        watcher = self.store.watch(
+            resource, namespace, since, labels, fields, initial_events_end=initial_events
+        )
 
         def stream(write: Callable[[bytes], bool]) -> None:
             try:
-                self._pump(watcher, write, timeout, bookmarks, initial_events, connection)
+                self._pump(watcher, write, timeout, bookmarks, connection)
             finally:
                 self.store.stop_watch(watcher)
 
@@ -548,7 +550,6 @@ class ApiServer:
         write: Callable[[bytes], bool],
         timeout: int,
         bookmarks: bool,
-        initial_events: bool,
         connection: socket.socket | None,
     ) -> None:
         def send(kind: str, obj: Obj) -> bool:
@@ -559,12 +560,6 @@ class ApiServer:
             return
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + self.bookmark_seconds
-        if initial_events:
-            while (item := watcher.next(0)) is not None:
-                if not send(*item):
-                    return
-            if not send("BOOKMARK", self._bookmark(watcher, initial_end=True)):
-                return
         while not self.stopping.is_set() and time.monotonic() < deadline:
             item = watcher.next(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             if item is not None:
@@ -575,18 +570,8 @@ class ApiServer:
                 return
             if bookmarks and time.monotonic() >= next_bookmark:
                 next_bookmark = time.monotonic() + self.bookmark_seconds
-                if not send("BOOKMARK", self._bookmark(watcher)):
-                    return
-
-    def _bookmark(self, watcher: Watcher, initial_end: bool = False) -> Obj:
-        meta: Obj = {"resourceVersion": str(self.store.resource_version)}
-        if initial_end:
-            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return {
-            "kind": watcher.resource.kind,
-            "apiVersion": watcher.resource.api_version,
-            "metadata": meta,
-        }
+                # Queued behind pending events, so it never claims more than was sent.
+                self.store.bookmark(watcher)
 
     # ------------------------------------------------------------------ logs
 

@@ -330,14 +330,19 @@ class Store:
         since: int | None,
         labels: LabelSelector,
         fields: FieldSelector,
+        *,
+        initial_events_end: bool = False,
     ) -> Watcher:
-        """A watcher from `since` (None: synthetic ADDED for everything that exists first)."""
+        """A watcher from `since` (None: synthetic ADDED for everything that exists first, then,
+        with `initial_events_end`, the bookmark that says so)."""
         watcher = Watcher(resource, namespace, labels, fields)
         with self._lock:
             if since is None:
                 for key, obj in sorted(self._objects.items(), key=lambda kv: _sort_key(kv[0])):
                     if key.plural == resource.plural and watcher.matches(obj):
                         watcher._push("ADDED", obj)
+                if initial_events_end:
+                    self._push_bookmark(watcher, {"k8s.io/initial-events-end": "true"})
             elif since < self._compacted:
                 watcher.expired = f"too old resource version: {since} ({self._compacted})"
                 return watcher
@@ -347,6 +352,24 @@ class Store:
                         watcher.offer(event)
             self._watchers.add(watcher)
         return watcher
+
+    def bookmark(self, watcher: Watcher) -> None:
+        """Queue a BOOKMARK with the current resourceVersion behind the events already queued."""
+        with self._lock:
+            self._push_bookmark(watcher, None)
+
+    def _push_bookmark(self, watcher: Watcher, annotations: dict[str, str] | None) -> None:
+        meta: Obj = {"resourceVersion": str(self._rv)}
+        if annotations:
+            meta["annotations"] = annotations
+        watcher._push(
+            "BOOKMARK",
+            {
+                "kind": watcher.resource.kind,
+                "apiVersion": watcher.resource.api_version,
+                "metadata": meta,
+            },
+        )
 
     def stop_watch(self, watcher: Watcher) -> None:
         with self._lock:
