@@ -16,11 +16,12 @@ from .auth import Rbac, Tokens
 from .errors import ApiError
 from .gc import GarbageCollector
 from .jobs import JobController
-from .kubelet import Kubelet, KubeletSettings, kubeconfig
+from .kubelet import Kubelet, KubeletSettings
 from .logs import LogBook
 from .meta import Obj
 from .namespaces import ensure_defaults
 from .outcomes import Outcome, Predicate, Script, Scripts
+from .podvolumes import kubeconfig
 from .requestlog import ApiRequest, RequestLog
 from .resources import BY_KIND, BY_PLURAL, Resource
 from .runner import BwrapRunner, ContainerRunner

@@ -10,7 +10,6 @@ pod is removed. Scripted outcomes replace parts of this (see outcomes.py).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import pwd
@@ -20,11 +19,8 @@ import threading
 import time
 import traceback
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from . import events
 from .auth import Tokens
@@ -43,7 +39,9 @@ from .outcomes import (
     Scripts,
     SlowStart,
 )
-from .quantity import parse_quantity
+from .podenv import ConfigError, PodEnvironment
+from .podstatus import ContainerRun, container_status, terminated_state
+from .podvolumes import KUBECONFIG_DIR, MountError, PodVolumes
 from .resources import BY_PLURAL
 from .runner import ContainerProcess, ContainerRunner, Launch, Mount, StartError
 from .store import Event, Store
@@ -53,9 +51,6 @@ PODS = BY_PLURAL["pods"]
 _COMPONENT = "kubelet"
 _TICK = 0.05
 _CONFIG_RETRY = 0.2
-SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-KUBECONFIG_DIR = "/var/run/secrets/fakecluster"
-_ALWAYS_READ_ONLY = ("configMap", "secret", "projected", "downwardAPI")
 
 
 @dataclass
@@ -143,26 +138,6 @@ class Kubelet(Controller):
             worker.join(timeout=5)
 
 
-@dataclass
-class _Run:
-    """One run of one container."""
-
-    name: str
-    spec: Obj
-    log: ContainerLog
-    process: ContainerProcess | None  # None when simulated (scripted Exit) or failed to start
-    started: float  # time.monotonic()
-    started_at: str
-    simulated_code: int | None = None
-    start_error: str | None = None
-    pump: threading.Thread | None = None
-    termination_file: Path | None = None
-    forced_reason: str | None = None  # OOMKilled, ...
-    exit_code: int | None = None
-    done: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class _Stop(Exception):
     """The pod is being deleted (or its node is gone): stop working on it."""
 
@@ -183,7 +158,7 @@ class PodWorker(threading.Thread):
         self.gone = False
         self.node_lost = False
         self.exiting = False  # the fake cluster shuts down
-        self.runs: dict[str, _Run] = {}
+        self.runs: dict[str, ContainerRun] = {}
         self.restart_counts: dict[str, int] = {}
         self.last_states: dict[str, Obj] = {}
         self.waiting: dict[str, tuple[str, str | None]] = {}  # container -> (reason, message)
@@ -427,7 +402,7 @@ class PodWorker(threading.Thread):
                         delay = backoff.get(name, self.k.settings.restart_backoff)
                         backoff[name] = min(delay * 2, 300.0)
                         restart_at[name] = time.monotonic() + delay
-                        self.last_states[name] = self._terminated_state(run)
+                        self.last_states[name] = terminated_state(run, self.uid)
                         self.waiting[name] = (
                             "CrashLoopBackOff",
                             f"back-off {delay:g}s restarting failed container={name} "
@@ -448,7 +423,7 @@ class PodWorker(threading.Thread):
         name = container["name"]
         try:
             launch = None if isinstance(outcome, Exit) else self._launch(container, mounts)
-        except _ConfigError as error:
+        except ConfigError as error:
             message = str(error)
             if self.waiting.get(name) != ("CreateContainerConfigError", message):
                 self.waiting[name] = ("CreateContainerConfigError", message)
@@ -463,7 +438,7 @@ class PodWorker(threading.Thread):
                 )
             return False
         log = self.k.logbook.start(self.uid, name)
-        run = _Run(name, container, log, None, time.monotonic(), timestamp())
+        run = ContainerRun(name, container, log, None, time.monotonic(), timestamp())
         self.runs[name] = run
         self.waiting.pop(name, None)
         if isinstance(outcome, Exit):
@@ -497,7 +472,7 @@ class PodWorker(threading.Thread):
         )
         return True
 
-    def _poll(self, run: _Run) -> bool:
+    def _poll(self, run: ContainerRun) -> bool:
         """Whether the run just ended (and record how)."""
         if run.start_error is not None:
             run.exit_code = 128
@@ -632,7 +607,7 @@ class PodWorker(threading.Thread):
     # ------------------------------------------------------------------ launch
 
     def _launch(self, container: Obj, mounts: dict[str, Mount | None]) -> Launch:
-        variables = self._container_variables(container)
+        variables = PodEnvironment(self.store, self.pod).variables(container)
         env = {**self._base_env(), **variables}
         command = [expand(w, variables) for w in container.get("command") or []]
         args = [expand(w, variables) for w in container.get("args") or []]
@@ -657,8 +632,12 @@ class PodWorker(threading.Thread):
                     str(host), mount["mountPath"], source.read_only or bool(mount.get("readOnly"))
                 )
             )
-        if self._automount():
-            chosen += self._credentials()
+        volumes = self._pod_volumes()
+        if volumes.automount():
+            settings = self.k.settings
+            chosen += volumes.credentials(
+                settings.api_url, settings.in_cluster_port, settings.ca_certificate
+            )
             if self.k.settings.in_cluster_port is None:
                 env.setdefault("KUBECONFIG", f"{KUBECONFIG_DIR}/kubeconfig")
         termination = self._termination_file(container["name"])
@@ -702,84 +681,8 @@ class PodWorker(threading.Thread):
             )
         return env
 
-    def _container_variables(self, container: Obj) -> dict[str, str]:
-        """The variables the container defines (env and envFrom), which `$(VAR)` can use."""
-        defined: dict[str, str] = {}
-        for source in container.get("envFrom") or []:
-            prefix = source.get("prefix", "")
-            if source.get("configMapRef"):
-                ref = source["configMapRef"]
-                data = self._config_data("configmaps", ref.get("name", ""), ref.get("optional"))
-            elif source.get("secretRef"):
-                ref = source["secretRef"]
-                data = self._config_data("secrets", ref.get("name", ""), ref.get("optional"))
-            else:
-                continue
-            for key, text in (data or {}).items():
-                defined[prefix + key] = text
-        for item in container.get("env") or []:
-            if item.get("valueFrom"):
-                value = self._value_from(item["valueFrom"], container)
-                if value is None:
-                    continue
-            else:
-                value = expand(str(item.get("value", "")), defined)
-            defined[item["name"]] = value
-        return defined
-
-    def _value_from(self, source: Obj, container: Obj) -> str | None:
-        if "fieldRef" in source:
-            path = source["fieldRef"].get("fieldPath", "")
-            return _field_value(self.pod, path)
-        if "configMapKeyRef" in source or "secretKeyRef" in source:
-            plural = "configmaps" if "configMapKeyRef" in source else "secrets"
-            ref = source.get("configMapKeyRef") or source.get("secretKeyRef") or {}
-            data = self._config_data(plural, ref.get("name", ""), ref.get("optional"))
-            if data is None:
-                return None
-            if ref.get("key") not in data:
-                if ref.get("optional"):
-                    return None
-                kind = "configmap" if plural == "configmaps" else "secret"
-                raise _ConfigError(
-                    f"couldn't find key {ref.get('key')} in {kind.capitalize()} "
-                    f"{self.namespace}/{ref.get('name')}"
-                )
-            return data[ref["key"]]
-        if "resourceFieldRef" in source:
-            ref = source["resourceFieldRef"]
-            target = container
-            if ref.get("containerName"):
-                target = next(
-                    (
-                        c
-                        for c in self.pod["spec"]["containers"]
-                        if c["name"] == ref["containerName"]
-                    ),
-                    container,
-                )
-            section, _, resource = ref.get("resource", "").partition(".")
-            value = dig(target, "resources", section, resource)
-            if value is None:
-                return "0" if section == "requests" else str(_node_capacity(resource))
-            divisor = parse_quantity(ref.get("divisor", "1"))
-            amount = parse_quantity(value) / divisor
-            return str(int(-(-amount // 1)))
-        return None
-
-    def _config_data(self, plural: str, name: str, optional: Any) -> dict[str, str] | None:
-        obj = self.store.try_get(BY_PLURAL[plural], self.namespace, name)
-        if obj is None:
-            if optional:
-                return None
-            kind = "configmap" if plural == "configmaps" else "secret"
-            raise _ConfigError(f'{kind} "{name}" not found')
-        if plural == "secrets":
-            return {
-                k: base64.b64decode(v).decode(errors="replace")
-                for k, v in (obj.get("data") or {}).items()
-            }
-        return dict(obj.get("data") or {})
+    def _pod_volumes(self) -> PodVolumes:
+        return PodVolumes(self.store, self.pod, self.dir, self.k.binder, self.k.tokens)
 
     def _termination_file(self, container: str) -> Path:
         path = self.dir / "termination" / container
@@ -795,8 +698,8 @@ class PodWorker(threading.Thread):
         reported: set[str] = set()
         while True:
             try:
-                return self._volumes()
-            except _MountError as error:
+                return self._pod_volumes().mount_all()
+            except MountError as error:
                 text = str(error)
                 if text not in reported:
                     reported.add(text)
@@ -811,224 +714,18 @@ class PodWorker(threading.Thread):
                     )
                 self._sleep(0.2)
 
-    def _volumes(self) -> dict[str, Mount | None]:
-        mounts: dict[str, Mount | None] = {}
-        for volume in self.pod["spec"].get("volumes") or []:
-            name = volume["name"]
-            target = self.dir / "volumes" / name
-            read_only = any(source in volume for source in _ALWAYS_READ_ONLY)
-            if "persistentVolumeClaim" in volume:
-                claim_name = volume["persistentVolumeClaim"]["claimName"]
-                claim = self.store.try_get(
-                    BY_PLURAL["persistentvolumeclaims"], self.namespace, claim_name
-                )
-                if claim is None or dig(claim, "status", "phase") != "Bound":
-                    raise _MountError(
-                        f'MountVolume.SetUp failed for volume "{name}" : persistentvolumeclaim '
-                        f'"{claim_name}" is not bound'
-                    )
-                path = self.k.binder.path_for(claim)
-                path.mkdir(parents=True, exist_ok=True)
-                mounts[name] = Mount(
-                    str(path), "", bool(volume["persistentVolumeClaim"].get("readOnly"))
-                )
-            elif "configMap" in volume or "secret" in volume:
-                self._write_config_volume(volume, target)
-                mounts[name] = Mount(str(target), "", True)
-            elif "emptyDir" in volume:
-                target.mkdir(parents=True, exist_ok=True)
-                target.chmod(0o777)
-                mounts[name] = Mount(str(target), "", False)
-            elif "hostPath" in volume:
-                path = Path(volume["hostPath"]["path"])
-                if volume["hostPath"].get("type") in ("DirectoryOrCreate",) and not path.exists():
-                    path.mkdir(parents=True, exist_ok=True)
-                if not path.exists():
-                    raise _MountError(
-                        f'MountVolume.SetUp failed for volume "{name}" : hostPath {path} does not '
-                        "exist"
-                    )
-                mounts[name] = Mount(str(path), "", False)
-            elif "downwardAPI" in volume or "projected" in volume:
-                self._write_projected_volume(volume, target)
-                mounts[name] = Mount(str(target), "", read_only)
-            else:
-                kind = next((k for k in volume if k != "name"), "unknown")
-                raise _MountError(
-                    f'MountVolume.SetUp failed for volume "{name}" : the fake kubelet does not '
-                    f"support {kind} volumes"
-                )
-        return mounts
-
-    def _write_config_volume(self, volume: Obj, target: Path) -> None:
-        is_secret = "secret" in volume
-        source = volume["secret" if is_secret else "configMap"]
-        ref_name = source.get("secretName" if is_secret else "name", "")
-        plural = "secrets" if is_secret else "configmaps"
-        obj = self.store.try_get(BY_PLURAL[plural], self.namespace, ref_name)
-        if obj is None:
-            if source.get("optional"):
-                target.mkdir(parents=True, exist_ok=True)
-                return
-            kind = "secret" if is_secret else "configmap"
-            raise _MountError(
-                f'MountVolume.SetUp failed for volume "{volume["name"]}" : {kind} "{ref_name}" '
-                "not found"
-            )
-        files = _config_files(obj, is_secret)
-        _write_items(
-            target,
-            files,
-            source.get("items"),
-            source.get("defaultMode", 0o644),
-            optional=bool(source.get("optional")),
-            volume=volume["name"],
-        )
-
-    def _write_projected_volume(self, volume: Obj, target: Path) -> None:
-        target.mkdir(parents=True, exist_ok=True)
-        sources = (volume.get("projected") or {}).get("sources") or []
-        if "downwardAPI" in volume:
-            sources = [{"downwardAPI": volume["downwardAPI"]}]
-        for source in sources:
-            if "downwardAPI" in source:
-                for item in source["downwardAPI"].get("items") or []:
-                    if "fieldRef" in item:
-                        value = _field_value(self.pod, item["fieldRef"].get("fieldPath", ""))
-                        _write_file(target / item["path"], (value or "").encode(), 0o644)
-            elif "configMap" in source or "secret" in source:
-                is_secret = "secret" in source
-                ref = source["secret" if is_secret else "configMap"]
-                plural = "secrets" if is_secret else "configmaps"
-                obj = self.store.try_get(BY_PLURAL[plural], self.namespace, ref.get("name", ""))
-                if obj is None:
-                    if ref.get("optional"):
-                        continue
-                    raise _MountError(
-                        f'MountVolume.SetUp failed for volume "{volume["name"]}" : '
-                        f'{"secret" if is_secret else "configmap"} "{ref.get("name")}" not found'
-                    )
-                _write_items(
-                    target,
-                    _config_files(obj, is_secret),
-                    ref.get("items"),
-                    0o644,
-                    optional=bool(ref.get("optional")),
-                    volume=volume["name"],
-                )
-            elif "serviceAccountToken" in source:
-                token = self.k.tokens.for_service_account(
-                    self.namespace, self.pod["spec"].get("serviceAccountName", "default")
-                )
-                _write_file(
-                    target / source["serviceAccountToken"].get("path", "token"),
-                    token.encode(),
-                    0o644,
-                )
-
-    def _automount(self) -> bool:
-        spec = self.pod["spec"]
-        if spec.get("automountServiceAccountToken") is not None:
-            return bool(spec["automountServiceAccountToken"])
-        account = self.store.try_get(
-            BY_PLURAL["serviceaccounts"], self.namespace, spec.get("serviceAccountName", "default")
-        )
-        if account is not None and account.get("automountServiceAccountToken") is not None:
-            return bool(account["automountServiceAccountToken"])
-        return True
-
-    def _credentials(self) -> list[Mount]:
-        """The pod's API credentials: the service account directory a pod gets (token,
-        namespace, ca.crt) and, unless in-cluster mode serves TLS, a kubeconfig for the fake
-        API server."""
-        account_dir = self.dir / "serviceaccount"
-        kube_dir = self.dir / "kubeconfig"
-        if not account_dir.exists():
-            account = self.pod["spec"].get("serviceAccountName", "default")
-            token = self.k.tokens.for_service_account(self.namespace, account)
-            account_dir.mkdir(parents=True)
-            _write_file(account_dir / "token", token.encode(), 0o644)
-            _write_file(account_dir / "namespace", self.namespace.encode(), 0o644)
-            _write_file(account_dir / "ca.crt", self.k.settings.ca_certificate, 0o644)
-            kube_dir.mkdir(parents=True)
-            config = kubeconfig(
-                self.k.settings.api_url,
-                token,
-                self.namespace,
-                user=f"system:serviceaccount:{self.namespace}:{account}",
-            )
-            _write_file(kube_dir / "kubeconfig", config.encode(), 0o644)
-        mounts = [Mount(str(account_dir), SERVICE_ACCOUNT_DIR, True)]
-        if self.k.settings.in_cluster_port is None:
-            mounts.append(Mount(str(kube_dir), KUBECONFIG_DIR, True))
-        return mounts
-
     # ------------------------------------------------------------------ status
-
-    def _terminated_state(self, run: _Run) -> Obj:
-        code = run.exit_code if run.exit_code is not None else 0
-        if run.forced_reason:
-            reason = run.forced_reason
-        elif run.start_error is not None:
-            reason = "StartError"
-        else:
-            reason = "Completed" if code == 0 else "Error"
-        state: Obj = {
-            "exitCode": code,
-            "reason": reason,
-            "startedAt": run.started_at if run.start_error is None else "1970-01-01T00:00:00Z",
-            "finishedAt": run.extra.get("finished_at", timestamp()),
-            "containerID": f"fakecluster://{self.uid}/{run.name}",
-        }
-        message = run.start_error or self._termination_message(run, code)
-        if message:
-            state["message"] = message
-        return {"terminated": state}
-
-    def _termination_message(self, run: _Run, code: int) -> str | None:
-        if run.termination_file is not None and run.termination_file.exists():
-            text = run.termination_file.read_bytes()[:4096].decode(errors="replace")
-            if text:
-                return text
-        if code != 0 and run.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            lines = run.log.text().splitlines(keepends=True)[-80:]
-            return b"".join(lines)[-2048:].decode(errors="replace")
-        return None
 
     def _container_status(self, container: Obj) -> Obj:
         name = container["name"]
-        run = self.runs.get(name)
-        status: Obj = {
-            "name": name,
-            "image": container.get("image", ""),
-            "imageID": "",
-            "ready": False,
-            "restartCount": self.restart_counts.get(name, 0),
-            "started": False,
-        }
-        if name in self.waiting:
-            reason, message = self.waiting[name]
-            state: Obj = {"waiting": {"reason": reason}}
-            if message:
-                state["waiting"]["message"] = message
-            status["state"] = state
-        elif run is not None and run.done:
-            status["state"] = self._terminated_state(run)
-            status["containerID"] = f"fakecluster://{self.uid}/{name}"
-            status["imageID"] = f"{container.get('image', '')}@sha256:{'0' * 64}"
-        elif run is not None:
-            status["state"] = {"running": {"startedAt": run.started_at}}
-            status["ready"] = True
-            status["started"] = True
-            status["containerID"] = f"fakecluster://{self.uid}/{name}"
-            status["imageID"] = f"{container.get('image', '')}@sha256:{'0' * 64}"
-        else:
-            status["state"] = {"waiting": {"reason": "ContainerCreating"}}
-        if name in self.last_states:
-            status["lastState"] = self.last_states[name]
-        else:
-            status["lastState"] = {}
-        return status
+        return container_status(
+            container,
+            self.runs.get(name),
+            self.uid,
+            waiting=self.waiting.get(name),
+            restart_count=self.restart_counts.get(name, 0),
+            last_state=self.last_states.get(name),
+        )
 
     def _publish(self) -> None:
         if self.gone or self.node_lost:
@@ -1120,14 +817,6 @@ class PodWorker(threading.Thread):
             self.gone = True
 
 
-class _MountError(Exception):
-    pass
-
-
-class _ConfigError(Exception):
-    pass
-
-
 def _pump(process: ContainerProcess, log: ContainerLog) -> None:
     stream = process.output
     fd = stream.fileno()
@@ -1141,97 +830,3 @@ def _pump(process: ContainerProcess, log: ContainerLog) -> None:
         pass
     finally:
         stream.close()
-
-
-def _field_value(pod: Obj, path: str) -> str | None:
-    meta = pod["metadata"]
-    if path.startswith("metadata.labels['") and path.endswith("']"):
-        return str((meta.get("labels") or {}).get(path[len("metadata.labels['") : -2], ""))
-    if path.startswith("metadata.annotations['") and path.endswith("']"):
-        return str(
-            (meta.get("annotations") or {}).get(path[len("metadata.annotations['") : -2], "")
-        )
-    simple = {
-        "metadata.name": meta.get("name"),
-        "metadata.namespace": meta.get("namespace"),
-        "metadata.uid": meta.get("uid"),
-        "spec.nodeName": dig(pod, "spec", "nodeName"),
-        "spec.serviceAccountName": dig(pod, "spec", "serviceAccountName"),
-        "status.hostIP": "127.0.0.1",
-        "status.hostIPs": "127.0.0.1",
-        "status.podIP": "127.0.0.1",
-        "status.podIPs": "127.0.0.1",
-    }
-    if path == "metadata.labels":
-        return "\n".join(f'{k}="{v}"' for k, v in sorted((meta.get("labels") or {}).items()))
-    if path == "metadata.annotations":
-        return "\n".join(f'{k}="{v}"' for k, v in sorted((meta.get("annotations") or {}).items()))
-    value = simple.get(path)
-    return str(value) if value is not None else ""
-
-
-def _node_capacity(resource: str) -> int:
-    if resource == "cpu":
-        return os.cpu_count() or 1
-    if resource == "memory":
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return 0
-
-
-def _config_files(obj: Obj, is_secret: bool) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for key, value in (obj.get("data") or {}).items():
-        files[key] = base64.b64decode(value) if is_secret else value.encode()
-    for key, value in (obj.get("binaryData") or {}).items():
-        files[key] = base64.b64decode(value)
-    return files
-
-
-def _write_items(
-    target: Path,
-    files: dict[str, bytes],
-    items: list[Obj] | None,
-    mode: int,
-    *,
-    optional: bool,
-    volume: str,
-) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    if items:
-        for item in items:
-            key = item.get("key", "")
-            if key not in files:
-                if optional:
-                    continue
-                raise _MountError(
-                    f'MountVolume.SetUp failed for volume "{volume}" : configmap references '
-                    f"non-existent config key: {key}"
-                )
-            _write_file(target / str(item.get("path") or key), files[key], item.get("mode", mode))
-    else:
-        for key, content in files.items():
-            _write_file(target / key, content, mode)
-
-
-def _write_file(path: Path, content: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    path.chmod(mode)
-
-
-def kubeconfig(server: str, token: str, namespace: str, *, user: str) -> str:
-    """A kubeconfig for the fake API server (plain HTTP on loopback, bearer token)."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "fakecluster", "cluster": {"server": server}}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "fakecluster",
-                "context": {"cluster": "fakecluster", "user": user, "namespace": namespace},
-            }
-        ],
-        "current-context": "fakecluster",
-    }
-    return yaml.safe_dump(config, sort_keys=False)
