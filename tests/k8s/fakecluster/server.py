@@ -1,11 +1,10 @@
-"""The HTTP front of the fake API server: routing, verbs, Status errors, watch and log streams."""
+"""The fake API server: routing, verbs, Status errors, watch and log streams."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import json
-import select
 import socket
 import ssl
 import threading
@@ -13,23 +12,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import errors
 from .admission import Admission
 from .auth import ANONYMOUS, Attributes, Rbac, Tokens, User
+from .discovery import discovery
 from .errors import ApiError
 from .logs import ContainerLog, LogBook, render
 from .meta import Obj, dig, now, parse_timestamp
 from .patching import apply_patch
 from .requestlog import ApiRequest, RequestLog
-from .resources import RESOURCES, VERBS, Resource, groups, lookup
+from .resources import Resource, lookup
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Store, Watcher
+from .transport import Handler, Reply, TlsServer, peer_closed
 
-KUBERNETES_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fakecluster"}
 _DEFAULT_WATCH_SECONDS = 1800
 _POLL_SECONDS = 0.25
 
@@ -41,13 +41,6 @@ class Route:
     name: str
     subresource: str | None
     all_namespaces: bool
-
-
-@dataclass
-class Reply:
-    code: int
-    body: Any  # JSON value, or bytes sent as text/plain
-    stream: Callable[[Callable[[bytes], bool]], None] | None = None  # chunked streaming
 
 
 class ApiServer:
@@ -83,13 +76,13 @@ class ApiServer:
         """Listen on a new port of 127.0.0.1 (HTTPS with `tls`); returns the base URL."""
         server = self
 
-        class Handler(_Handler):
+        class BoundHandler(Handler):
             api = server
 
         http: ThreadingHTTPServer = (
-            _TlsServer(("127.0.0.1", 0), Handler, tls)
+            TlsServer(("127.0.0.1", 0), BoundHandler, tls)
             if tls
-            else ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            else ThreadingHTTPServer(("127.0.0.1", 0), BoundHandler)
         )
         http.daemon_threads = True
         thread = threading.Thread(
@@ -145,11 +138,11 @@ class ApiServer:
             if found is None:
                 raise ApiError(401, "Unauthorized")
             user = found
-            discovery = self._discovery(path)
-            if discovery is not None:
+            discovery_reply = discovery(path)
+            if discovery_reply is not None:
                 if method != "GET":
                     raise ApiError(405, f"the server does not allow this method on {path}")
-                reply = Reply(200, discovery)
+                reply = Reply(200, discovery_reply)
             else:
                 route = self._route(path)
                 verb = _verb(method, route, query)
@@ -207,64 +200,6 @@ class ApiServer:
                 "kind": route.resource.plural,
             },
         )
-
-    def _discovery(self, path: str) -> Obj | None:
-        if path in ("/healthz", "/readyz", "/livez"):
-            return {"status": "ok"}
-        if path == "/version":
-            return {
-                **KUBERNETES_VERSION,
-                "gitCommit": "0" * 40,
-                "gitTreeState": "clean",
-                "buildDate": "2026-01-01T00:00:00Z",
-                "goVersion": "go1.24.0",
-                "compiler": "gc",
-                "platform": "linux/amd64",
-            }
-        if path == "/api":
-            return {
-                "kind": "APIVersions",
-                "versions": ["v1"],
-                "serverAddressByClientCIDRs": [
-                    {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}
-                ],
-            }
-        if path == "/apis":
-            return {
-                "kind": "APIGroupList",
-                "apiVersion": "v1",
-                "groups": [
-                    {
-                        "name": group,
-                        "versions": [
-                            {"groupVersion": f"{group}/{v}", "version": v} for v in versions
-                        ],
-                        "preferredVersion": {
-                            "groupVersion": f"{group}/{versions[0]}",
-                            "version": versions[0],
-                        },
-                    }
-                    for group, versions in groups().items()
-                ],
-            }
-        parts = path.strip("/").split("/")
-        if parts[:1] == ["api"] and len(parts) == 2:
-            return _resource_list("", parts[1])
-        if parts[:1] == ["apis"] and len(parts) == 3:
-            return _resource_list(parts[1], parts[2])
-        if parts[:1] == ["apis"] and len(parts) == 2 and parts[1] in groups():
-            versions = groups()[parts[1]]
-            return {
-                "kind": "APIGroup",
-                "apiVersion": "v1",
-                "name": parts[1],
-                "versions": [{"groupVersion": f"{parts[1]}/{v}", "version": v} for v in versions],
-                "preferredVersion": {
-                    "groupVersion": f"{parts[1]}/{versions[0]}",
-                    "version": versions[0],
-                },
-            }
-        return None
 
     def _route(self, path: str) -> Route:
         parts = path.strip("/").split("/")
@@ -566,7 +501,7 @@ class ApiServer:
                 if not send(*item):
                     return
                 continue
-            if watcher.closed or _peer_closed(connection):
+            if watcher.closed or peer_closed(connection):
                 return
             if bookmarks and time.monotonic() >= next_bookmark:
                 next_bookmark = time.monotonic() + self.bookmark_seconds
@@ -654,125 +589,6 @@ class ApiServer:
             chunk = render(lines, since=since, timestamps=stamps)
 
 
-# ---------------------------------------------------------------------- HTTP glue
-
-
-class _TlsServer(ThreadingHTTPServer):
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        context: ssl.SSLContext,
-    ) -> None:
-        super().__init__(address, handler)
-        self._context = context
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = self.socket.accept()
-        # The handshake happens in the request's thread, on its first read.
-        wrapped = self._context.wrap_socket(
-            connection, server_side=True, do_handshake_on_connect=False
-        )
-        return wrapped, address
-
-
-class _Handler(BaseHTTPRequestHandler):
-    api: ApiServer
-    protocol_version = "HTTP/1.1"
-    server_version = "fakecluster"
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK add ~40 ms to every response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.api.track(self.connection, True)
-
-    def finish(self) -> None:
-        self.api.track(self.connection, False)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _dispatch(self, method: str) -> None:
-        body = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.api.handle(method, self.path, headers, body, self.connection)
-        if reply.stream is not None:
-            self._send_stream(reply)
-            return
-        if isinstance(reply.body, bytes):
-            payload, content_type = reply.body, "text/plain"
-        else:
-            payload, content_type = json.dumps(reply.body).encode(), "application/json"
-        self.send_response(reply.code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Cache-Control", "no-cache, private")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _send_stream(self, reply: Reply) -> None:
-        assert reply.stream is not None
-        self.send_response(reply.code)
-        content_type = "text/plain" if isinstance(reply.body, bytes) else "application/json"
-        self.send_header("Content-Type", content_type)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache, private")
-        self.end_headers()
-        self.wfile.flush()
-        alive = [True]
-
-        def write(chunk: bytes) -> bool:
-            if not chunk:
-                return True
-            try:
-                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                self.wfile.flush()
-            except OSError:
-                alive[0] = False
-            return alive[0]
-
-        reply.stream(write)
-        if alive[0]:
-            try:
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
-            except OSError:
-                self.close_connection = True
-        else:
-            self.close_connection = True
-
-
 # ---------------------------------------------------------------------- helpers
 
 
@@ -793,50 +609,6 @@ def _verb(method: str, route: Route, query: dict[str, str]) -> str:
     if method == "DELETE":
         return "deletecollection" if collection else "delete"
     raise ApiError(405, "the server does not allow this method on the requested resource")
-
-
-def _resource_list(group: str, version: str) -> Obj | None:
-    served = [r for r in RESOURCES if r.group == group and r.version == version]
-    if not served:
-        return None
-    entries: list[Obj] = []
-    for r in served:
-        entries.append(
-            {
-                "name": r.plural,
-                "singularName": r.singular,
-                "namespaced": r.namespaced,
-                "kind": r.kind,
-                "verbs": VERBS,
-                "shortNames": list(r.short_names),
-            }
-        )
-        if r.has_status:
-            entries.append(
-                {
-                    "name": f"{r.plural}/status",
-                    "singularName": "",
-                    "namespaced": r.namespaced,
-                    "kind": r.kind,
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
-        for sub in r.extra_subresources:
-            entries.append(
-                {
-                    "name": f"{r.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": r.namespaced,
-                    "kind": r.kind,
-                    "verbs": ["get"],
-                }
-            )
-    return {
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": f"{group}/{version}" if group else version,
-        "resources": entries,
-    }
 
 
 def _no_resource(path: str) -> ApiError:
@@ -876,16 +648,3 @@ def _waiting_reason(pod: Obj, container: str) -> str:
                     return "trying and failing to pull image"
                 return str(reason)
     return "ContainerCreating"
-
-
-def _peer_closed(connection: socket.socket | None) -> bool:
-    """Whether the client hung up (the socket reads as closed), without consuming data."""
-    if connection is None or isinstance(connection, ssl.SSLSocket):
-        return False  # TLS cannot peek; writes and the watch timeout notice a gone client
-    try:
-        readable, _, _ = select.select([connection], [], [], 0)
-        if not readable:
-            return False
-        return connection.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
