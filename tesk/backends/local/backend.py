@@ -31,6 +31,8 @@ from tesk.backends.local.runtime import LocalRuntime
 from tesk.backends.local.stager import Stager
 from tesk.backends.local.wakeup import Listener, send, socket_address
 from tesk.config import CustomConfig, FilerConfig
+from tesk.observability.recording import recorder
+from tesk.observability.stager import ObservedStager
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
@@ -48,9 +50,11 @@ def default_stager(config: FilerConfig) -> Stager:
     # Imported when the runner starts: API processes never stage anything.
     try:
         filer = importlib.import_module("tesk.filer")
-        return cast(Stager, filer.Filer(config))
+        stager = cast(Stager, filer.Filer(config))
     except (ImportError, AttributeError) as exc:
         raise BackendError(f"the filer cannot be loaded: {exc}") from exc
+    # Files, bytes and failures of every stage reach the metrics of this process.
+    return ObservedStager(stager, recorder())
 
 
 class LocalBackend:
