@@ -71,16 +71,27 @@ task_tags = sa.Table(
     ),
     sa.Column("key", Key, primary_key=True),
     sa.Column("value", Key, nullable=False),
+    # The task's created_us (which never changes), so that a tag filter reads its tasks from the
+    # index below already in listing order.
+    sa.Column("created_us", sa.BigInteger, nullable=False),
 )
 
-# Every listing index ends in (created_us, id) so that a filtered listing is read newest first
-# straight from the index, without sorting.
+# Every listing index ends in (created_us, id): a filtered listing reads its page newest first
+# straight from the index, without sorting, and finds the keyset position by a range.
 sa.Index("ix_tasks_created", tasks.c.created_us, tasks.c.id)
 sa.Index("ix_tasks_state_created", tasks.c.state, tasks.c.created_us, tasks.c.id)
 sa.Index("ix_tasks_owner_created", tasks.c.owner, tasks.c.created_us, tasks.c.id)
-sa.Index("ix_tasks_name", tasks.c.name)
+# A name prefix is a range, so its matches need sorting: this index holds everything to sort.
+sa.Index("ix_tasks_name_created", tasks.c.name, tasks.c.created_us, tasks.c.id)
 sa.Index("ix_tasks_worker_state", tasks.c.worker, tasks.c.state)
-sa.Index("ix_task_tags_key_value", task_tags.c.key, task_tags.c.value, task_tags.c.task_id)
+sa.Index(
+    "ix_task_tags_value_created",
+    task_tags.c.key,
+    task_tags.c.value,
+    task_tags.c.created_us,
+    task_tags.c.task_id,
+)
+sa.Index("ix_task_tags_key_created", task_tags.c.key, task_tags.c.created_us, task_tags.c.task_id)
 
 # Any constant shared by every TESK process: serialises schema creation on PostgreSQL.
 _SCHEMA_LOCK_KEY = 0x7E5C_0001

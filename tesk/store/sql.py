@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from tesk.config import CustomConfig
 from tesk.store import database
 from tesk.store.base import Cursor, StoreUnavailable, TaskPage, TaskQuery, TaskRecord
+from tesk.store.listing import page_keys
 from tesk.store.schema import create_schema, task_tags, tasks
 from tesk.tes.errors import InvalidRequest
 from tesk.tes.models import FileType, Task, TaskLog
@@ -37,6 +38,8 @@ _DOCUMENT_COLUMNS = (
     tasks.c.task,
     tasks.c.log,
 )
+_Row: TypeAlias = Row[*tuple[Any, ...]]
+
 _MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
 
 
@@ -74,19 +77,8 @@ class SqlStore:
 
     def create(self, record: TaskRecord) -> None:
         _reject_nul(record)
-        row = {
-            "id": record.id,
-            "name": record.name,
-            "state": record.state.value,
-            "owner": record.owner,
-            "created_us": record.created_us,
-            "seq": record.seq,
-            "version": 0,
-            "worker": record.worker,
-            "task": _task_json(record.task),
-            "log": _log_json(record.log),
-        }
-        tags = [{"task_id": record.id, "key": k, "value": v} for k, v in record.tags.items()]
+        row = task_row(record)
+        tags = tag_rows(record)
         try:
             with self._errors(), self._writer.begin() as conn:
                 conn.execute(tasks.insert(), row)
@@ -105,17 +97,17 @@ class SqlStore:
     def list_tasks(self, query: TaskQuery) -> TaskPage:
         if query.page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {query.page_size}")
-        columns = _DOCUMENT_COLUMNS if query.with_documents else _MINIMAL_COLUMNS
-        statement = (
-            sa.select(*columns)
-            .where(*_filters(query))
-            .order_by(tasks.c.created_us.desc(), tasks.c.id.desc())
-            .limit(query.page_size + 1)
-        )
         with self._errors(), self._engine.begin() as conn:
-            rows = conn.execute(statement).all()
-            more = len(rows) > query.page_size
-            rows = rows[: query.page_size]
+            keys = conn.execute(page_keys(query)).all()
+            more = len(keys) > query.page_size
+            keys = keys[: query.page_size]
+            if not keys:
+                return TaskPage([], None)
+            columns = _DOCUMENT_COLUMNS if query.with_documents else _MINIMAL_COLUMNS
+            found = conn.execute(
+                sa.select(*columns).where(tasks.c.id.in_([key.id for key in keys]))
+            ).all()
+            rows = _in_order(found, [key.id for key in keys])
             records = _records(conn, rows) if query.with_documents else _minimal(rows)
         cursor = Cursor(records[-1].created_us, records[-1].id) if more else None
         return TaskPage(records, cursor)
@@ -160,6 +152,30 @@ class SqlStore:
 
     def _errors(self) -> Any:
         return database.unavailable_on_error(self._where)
+
+
+def task_row(record: TaskRecord) -> dict[str, Any]:
+    """The `tasks` row of a new task."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "state": record.state.value,
+        "owner": record.owner,
+        "created_us": record.created_us,
+        "seq": record.seq,
+        "version": 0,
+        "worker": record.worker,
+        "task": _task_json(record.task),
+        "log": _log_json(record.log),
+    }
+
+
+def tag_rows(record: TaskRecord) -> list[dict[str, Any]]:
+    """The `task_tags` rows of a new task."""
+    return [
+        {"task_id": record.id, "key": k, "value": v, "created_us": record.created_us}
+        for k, v in record.tags.items()
+    ]
 
 
 class _Conflict:
@@ -238,52 +254,7 @@ def _set_input_types(task: Task, types: Sequence[FileType]) -> None:
         item.type = kind
 
 
-def _filters(query: TaskQuery) -> list[sa.ColumnElement[bool]]:
-    conditions: list[sa.ColumnElement[bool]] = []
-    if query.after is not None:
-        conditions.append(
-            sa.tuple_(tasks.c.created_us, tasks.c.id)
-            < sa.tuple_(sa.literal(query.after.created_us), sa.literal(query.after.task_id))
-        )
-    if query.owner is not None:
-        conditions.append(tasks.c.owner == query.owner)
-    if query.state is not None:
-        conditions.append(tasks.c.state == query.state.value)
-    if query.name_prefix:
-        conditions.append(_starts_with(tasks.c.name, query.name_prefix))
-    for key, value in query.tags:
-        match = sa.and_(task_tags.c.task_id == tasks.c.id, task_tags.c.key == key)
-        if value is not None:
-            match = sa.and_(match, task_tags.c.value == value)
-        conditions.append(sa.exists().where(match))
-    return conditions
-
-
-def _starts_with(column: sa.ColumnElement[str], prefix: str) -> sa.ColumnElement[bool]:
-    """Case-sensitive prefix match that an index serves, with no wildcard characters at all.
-
-    SQLite's LIKE ignores ASCII case, so the prefix is a range on the byte-wise collation both
-    databases use for this column: prefix <= value < the prefix with its last character bumped.
-    """
-    upper = _successor(prefix)
-    if upper is None:
-        return column >= prefix
-    return sa.and_(column >= prefix, column < upper)
-
-
-def _successor(prefix: str) -> str | None:
-    """The smallest string greater than every string that starts with `prefix` (None: no bound)."""
-    chars = list(prefix)
-    while chars:
-        code = ord(chars.pop()) + 1
-        if 0xD800 <= code <= 0xDFFF:  # surrogates cannot be stored: skip to the next scalar value
-            code = 0xE000
-        if code <= 0x10FFFF:
-            return "".join(chars) + chr(code)
-    return None
-
-
-def _records(conn: Connection, rows: Sequence[Row[*tuple[Any, ...]]]) -> list[TaskRecord]:
+def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
     if not rows:
         return []
     tags = _tags(conn, [row.id for row in rows])
@@ -304,7 +275,12 @@ def _records(conn: Connection, rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Ta
     ]
 
 
-def _minimal(rows: Iterable[Row[*tuple[Any, ...]]]) -> list[TaskRecord]:
+def _in_order(rows: Sequence[_Row], ids: list[str]) -> list[_Row]:
+    by_id = {row.id: row for row in rows}
+    return [by_id[task_id] for task_id in ids]
+
+
+def _minimal(rows: Iterable[_Row]) -> list[TaskRecord]:
     """Records that carry id, state and created_us only (the MINIMAL view needs no more)."""
     return [
         TaskRecord(

@@ -58,6 +58,14 @@ def _database(
     return sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}), drop
 
 
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.URL]:
+    """The URL of a fresh PostgreSQL schema (skipped without a server)."""
+    url, drop = _database("postgres", request, tmp_path)
+    yield url
+    drop()
+
+
 @pytest.fixture(params=SQL_STORES)
 def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.URL]:
     """The URL of a fresh SQL database (SQLite file, PostgreSQL schema)."""
@@ -94,6 +102,13 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenS
 @pytest.fixture
 def store(open_store: OpenStore) -> TaskStore:
     return open_store()
+
+
+@pytest.fixture
+def sql_store(sql_url: sa.URL) -> Iterator[SqlStore]:
+    store = SqlStore(sql_url, pool_size=2)
+    yield store
+    store.close()
 
 
 def make_task(
