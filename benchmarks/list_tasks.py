@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,9 @@ from tesk.store.schema import task_tags, tasks
 from tesk.store.sql import SqlStore, tag_rows, task_row
 from tesk.tes.models import Task, TaskLog, timestamp
 from tesk.tes.states import State
+
+UrlFor = Callable[[str], AbstractContextManager[sa.URL]]
+"""A fresh, empty database for a store of the given label, removed afterwards."""
 
 PAGE = 256
 SMALL = 1_000
@@ -232,20 +235,6 @@ CASES = [
 ]
 
 
-def time_query(store: SqlStore, query: TaskQuery, repeat: int) -> tuple[float, float, int]:
-    """p50 and p95 in ms, and the number of records a page holds."""
-    for _ in range(3):
-        page = store.list_tasks(query)
-    samples = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        page = store.list_tasks(query)
-        samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
-    return statistics.median(samples), p95, len(page.records)
-
-
 @dataclass(frozen=True)
 class Result:
     p50: float
@@ -253,25 +242,46 @@ class Result:
     rows: int
 
 
-def measure(
-    url_for: Callable[[str], Iterator[sa.URL]], size: int, repeat: int
-) -> dict[str, list[Result]]:
-    """Results per case for the empty, small and full stores."""
-    results: dict[str, list[Result]] = {case.label: [] for case in CASES}
-    for label, count in (("empty", 0), ("small", SMALL), ("full", size)):
-        records = generate(count)
-        with url_for(label) as url:
+def time_queries(stores: list[SqlStore], queries: list[TaskQuery], repeat: int) -> list[Result]:
+    """p50/p95 (ms) of each store answering its query; the stores take turns, run after run, so
+    that a change in machine load weighs on all of them alike."""
+    rows = []
+    for store, query in zip(stores, queries, strict=True):
+        for _ in range(3):
+            page = store.list_tasks(query)
+        rows.append(len(page.records))
+    samples: list[list[float]] = [[] for _ in stores]
+    for _ in range(repeat):
+        for store, query, times in zip(stores, queries, samples, strict=True):
+            began = time.perf_counter()
+            store.list_tasks(query)
+            times.append((time.perf_counter() - began) * 1000)
+    results = []
+    for times, count in zip(samples, rows, strict=True):
+        times.sort()
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+        results.append(Result(statistics.median(times), p95, count))
+    return results
+
+
+def measure(url_for: UrlFor, size: int, repeat: int) -> dict[str, list[Result]]:
+    """Results per case for the empty, small and full stores (in that order)."""
+    with ExitStack() as stack:
+        stores, datasets = [], []
+        for label, count in (("empty", 0), ("small", SMALL), ("full", size)):
+            records = generate(count)
+            url = stack.enter_context(url_for(label))
             began = time.perf_counter()
             fill(url, records)
             print(f"  {label}: {count} tasks stored in {time.perf_counter() - began:.1f} s")
             store = SqlStore(url)
-            try:
-                for case in CASES:
-                    p50, p95, rows = time_query(store, case.query(records), repeat)
-                    results[case.label].append(Result(p50, p95, rows))
-            finally:
-                store.close()
-    return results
+            stack.callback(store.close)
+            stores.append(store)
+            datasets.append(records)
+        return {
+            case.label: time_queries(stores, [case.query(r) for r in datasets], repeat)
+            for case in CASES
+        }
 
 
 @contextmanager
@@ -280,7 +290,7 @@ def sqlite_url(label: str) -> Iterator[sa.URL]:
         yield sa.URL.create("sqlite", database=str(Path(directory) / "tesk.db"))
 
 
-def postgres_url_for(base: str) -> Callable[[str], Iterator[sa.URL]]:
+def postgres_url_for(base: str) -> UrlFor:
     @contextmanager
     def url_for(label: str) -> Iterator[sa.URL]:
         admin = sa.create_engine(parse_url(base), poolclass=NullPool)
@@ -294,20 +304,21 @@ def postgres_url_for(base: str) -> Callable[[str], Iterator[sa.URL]]:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
 
-    return url_for  # type: ignore[return-value]
+    return url_for
 
 
 def report(database: str, size: int, results: dict[str, list[Result]]) -> str:
     lines = [
         f"### {database}, {size:,} tasks, pages of {PAGE}",
         "",
-        "| query | rows | p50 ms | p95 ms | empty p50 | x empty | 1k p50 | x 1k |",
+        "| query | rows (1k / full) | p50 ms | p95 ms | empty p50 | x empty | 1k p50 | x 1k |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, (empty, small, full) in results.items():
         lines.append(
-            f"| {label} | {full.rows} | {full.p50:.2f} | {full.p95:.2f} | {empty.p50:.2f} | "
-            f"{full.p50 / empty.p50:.1f} | {small.p50:.2f} | {full.p50 / small.p50:.1f} |"
+            f"| {label} | {small.rows} / {full.rows} | {full.p50:.2f} | {full.p95:.2f} | "
+            f"{empty.p50:.2f} | {full.p50 / empty.p50:.1f} | {small.p50:.2f} | "
+            f"{full.p50 / small.p50:.1f} |"
         )
     return "\n".join(lines)
 
@@ -318,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=40)
     args = parser.parse_args(argv)
 
-    databases: list[tuple[str, Callable[[str], Iterator[sa.URL]]]] = [("SQLite", sqlite_url)]
+    databases: list[tuple[str, UrlFor]] = [("SQLite", sqlite_url)]
     postgres = os.environ.get(POSTGRES_ENV)
     if postgres:
         databases.append(("PostgreSQL", postgres_url_for(postgres)))

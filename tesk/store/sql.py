@@ -38,9 +38,16 @@ _DOCUMENT_COLUMNS = (
     tasks.c.task,
     tasks.c.log,
 )
-_Row: TypeAlias = Row[*tuple[Any, ...]]
+_IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
+_DOCUMENTS_BY_ID = sa.select(*_DOCUMENT_COLUMNS).where(tasks.c.id.in_(_IDS))
+_MINIMAL_BY_ID = sa.select(tasks.c.id, tasks.c.state, tasks.c.created_us).where(
+    tasks.c.id.in_(_IDS)
+)
+_TAGS_BY_ID = sa.select(task_tags.c.task_id, task_tags.c.key, task_tags.c.value).where(
+    task_tags.c.task_id.in_(_IDS)
+)
 
-_MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
+_Row: TypeAlias = Row[*tuple[Any, ...]]
 
 
 class SqlStore:
@@ -103,12 +110,13 @@ class SqlStore:
             keys = keys[: query.page_size]
             if not keys:
                 return TaskPage([], None)
-            columns = _DOCUMENT_COLUMNS if query.with_documents else _MINIMAL_COLUMNS
-            found = conn.execute(
-                sa.select(*columns).where(tasks.c.id.in_([key.id for key in keys]))
-            ).all()
-            rows = _in_order(found, [key.id for key in keys])
-            records = _records(conn, rows) if query.with_documents else _minimal(rows)
+            ids = [task_id for task_id, _ in keys]
+            if query.with_documents:
+                found = conn.execute(_DOCUMENTS_BY_ID, {"ids": ids}).all()
+                records = _records(conn, _in_order(found, ids))
+            else:
+                states = conn.execute(_MINIMAL_BY_ID, {"ids": ids}).all()
+                records = _minimal(_in_order(states, ids))
         cursor = Cursor(records[-1].created_us, records[-1].id) if more else None
         return TaskPage(records, cursor)
 
@@ -257,26 +265,26 @@ def _set_input_types(task: Task, types: Sequence[FileType]) -> None:
 def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
     if not rows:
         return []
-    tags = _tags(conn, [row.id for row in rows])
+    tags = _tags(conn, [row[0] for row in rows])
     return [
         TaskRecord(
-            id=row.id,
-            state=State(row.state),
-            created_us=row.created_us,
-            task=Task.model_validate_json(row.task),
-            name=row.name,
-            owner=row.owner,
-            log=TaskLog.model_validate_json(row.log) if row.log is not None else None,
-            seq=row.seq,
-            worker=row.worker,
-            tags=tags[row.id],
+            id=task_id,
+            state=State(state),
+            created_us=created_us,
+            task=Task.model_validate_json(task),
+            name=name,
+            owner=owner,
+            log=TaskLog.model_validate_json(log) if log is not None else None,
+            seq=seq,
+            worker=worker,
+            tags=tags[task_id],
         )
-        for row in rows
+        for task_id, state, created_us, name, owner, seq, _, worker, task, log in rows
     ]
 
 
 def _in_order(rows: Sequence[_Row], ids: list[str]) -> list[_Row]:
-    by_id = {row.id: row for row in rows}
+    by_id = {row[0]: row for row in rows}
     return [by_id[task_id] for task_id in ids]
 
 
@@ -284,21 +292,18 @@ def _minimal(rows: Iterable[_Row]) -> list[TaskRecord]:
     """Records that carry id, state and created_us only (the MINIMAL view needs no more)."""
     return [
         TaskRecord(
-            id=row.id,
-            state=State(row.state),
-            created_us=row.created_us,
-            task=Task.model_construct({"id"}, id=row.id, executors=[]),
+            id=task_id,
+            state=State(state),
+            created_us=created_us,
+            task=Task.model_construct({"id"}, id=task_id, executors=[]),
         )
-        for row in rows
+        for task_id, state, created_us in rows
     ]
 
 
 def _tags(conn: Connection, task_ids: list[str]) -> defaultdict[str, dict[str, str]]:
     found: defaultdict[str, dict[str, str]] = defaultdict(dict)
-    statement = sa.select(task_tags.c.task_id, task_tags.c.key, task_tags.c.value).where(
-        task_tags.c.task_id.in_(task_ids)
-    )
-    for task_id, key, value in conn.execute(statement):
+    for task_id, key, value in conn.execute(_TAGS_BY_ID, {"ids": task_ids}).all():
         found[task_id][key] = value
     return found
 

@@ -27,7 +27,7 @@ def list_all(store: TaskStore, query: TaskQuery) -> list[TaskRecord]:
 
 def _with(query: TaskQuery, **changes: object) -> TaskQuery:
     fields = {**query.__dict__, **changes}
-    return TaskQuery(**fields)  # type: ignore[arg-type]
+    return TaskQuery(**fields)
 
 
 def ids(records: list[TaskRecord]) -> list[str]:

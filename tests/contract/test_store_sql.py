@@ -5,8 +5,10 @@ from __future__ import annotations
 import socket
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import closing, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -180,7 +182,7 @@ def test_a_lost_postgresql_server_is_unavailable_until_it_returns(postgres_url: 
         store.create(make_record("t1", 1))
 
         proxy.stop()
-        calls = {
+        calls: dict[str, Callable[[], object]] = {
             "ping": store.ping,
             "get": lambda: store.get("t1"),
             "create": lambda: store.create(make_record("t2", 2, tags={"k": "v"})),
@@ -246,14 +248,18 @@ def test_rows_hold_the_indexed_fields_and_count_versions(sql_url: sa.URL) -> Non
     try:
         store.create(make_record("t1", 42, name="n", owner="o", worker="w", tags={"a": "b"}))
 
-        def row() -> sa.Row[tuple[str, int, int, str, str | None]]:
+        def row() -> tuple[Any, ...]:
             with engine.connect() as conn:
-                return conn.execute(
-                    sa.text(
-                        "SELECT state, seq, version, CAST(task AS TEXT), CAST(log AS TEXT)"
-                        " FROM tasks"
+                return (
+                    conn.execute(
+                        sa.text(
+                            "SELECT state, seq, version, CAST(task AS TEXT), CAST(log AS TEXT)"
+                            " FROM tasks"
+                        )
                     )
-                ).one()
+                    .one()
+                    ._tuple()
+                )
 
         created = row()
         store.update("t1", Progress(State.RUNNING, seq=1, system_logs=("started",)))
