@@ -250,16 +250,13 @@ def test_rows_hold_the_indexed_fields_and_count_versions(sql_url: sa.URL) -> Non
 
         def row() -> tuple[Any, ...]:
             with engine.connect() as conn:
-                return (
-                    conn.execute(
-                        sa.text(
-                            "SELECT state, seq, version, CAST(task AS TEXT), CAST(log AS TEXT)"
-                            " FROM tasks"
-                        )
+                found = conn.execute(
+                    sa.text(
+                        "SELECT state, seq, version, CAST(task AS TEXT), CAST(log AS TEXT)"
+                        " FROM tasks"
                     )
-                    .one()
-                    ._tuple()
-                )
+                ).one()
+                return tuple(found)
 
         created = row()
         store.update("t1", Progress(State.RUNNING, seq=1, system_logs=("started",)))
