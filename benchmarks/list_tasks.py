@@ -3,10 +3,11 @@
 Run: `python -m benchmarks.list_tasks` (PostgreSQL too when TESK_TEST_POSTGRES_URL is set;
 `--tasks N` and `--repeat N` change the size and the number of timed runs).
 
-Every query is timed on three stores filled by the same generator: empty, 1,000 tasks and the full
-size. The ratios to the empty store are what the target asks for; the ratios to the 1,000-task
-store compare queries that return the same number of documents, so they show what the size of
-the store alone costs. Timings are `SqlStore.list_tasks` calls: SQL, decoding, records.
+Every query is timed on three stores filled by the same generator, taking turns run after run:
+empty, 10,000 tasks and the full size. The ratio to the empty store is the whole cost of a page
+(an empty store returns no task); the ratio to the 10,000-task store compares pages that hold as
+many tasks, so it shows what the size of the store alone costs. A timing is one
+`SqlStore.list_tasks` call: SQL, decoding of the documents, records.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ UrlFor = Callable[[str], AbstractContextManager[sa.URL]]
 """A fresh, empty database for a store of the given label, removed afterwards."""
 
 PAGE = 256
-SMALL = 1_000
+SMALL = 10_000
 POSTGRES_ENV = "TESK_TEST_POSTGRES_URL"
 
 TOOLS = [
@@ -311,7 +312,7 @@ def report(database: str, size: int, results: dict[str, list[Result]]) -> str:
     lines = [
         f"### {database}, {size:,} tasks, pages of {PAGE}",
         "",
-        "| query | rows (1k / full) | p50 ms | p95 ms | empty p50 | x empty | 1k p50 | x 1k |",
+        "| query | rows (10k / full) | p50 ms | p95 ms | empty p50 | x empty | 10k p50 | x 10k |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, (empty, small, full) in results.items():
@@ -336,12 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{POSTGRES_ENV} is not set: PostgreSQL is not measured")
 
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     tables = []
     for name, url_for in databases:
         print(f"{name}:")
         results = measure(url_for, args.tasks, args.repeat)
         tables.append(report(name, args.tasks, results))
         print(tables[-1], end="\n\n")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         sys.stdout.flush()
     return 0
 
