@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeAlias
 
 import sqlalchemy as sa
@@ -133,8 +134,8 @@ class SqlStore:
         for _ in range(_MAX_UPDATE_ATTEMPTS):
             with self._errors(), self._writer.begin() as conn:
                 outcome = _compare_and_set(conn, task_id, progress, expected, worker)
-            if outcome is not _CONFLICT:
-                return outcome  # type: ignore[return-value]
+            if not isinstance(outcome, _Conflict):
+                return outcome
         raise StoreUnavailable(
             f"{self._where}: task {task_id} changed under {_MAX_UPDATE_ATTEMPTS} updates in a row"
         )
@@ -158,7 +159,7 @@ class SqlStore:
     def close(self) -> None:
         self._engine.dispose()
 
-    def _errors(self) -> Any:
+    def _errors(self) -> AbstractContextManager[None]:
         return database.unavailable_on_error(self._where)
 
 
