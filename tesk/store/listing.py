@@ -1,9 +1,10 @@
-"""ListTasks in SQL: first the keys of one page from the narrowest index, then their rows.
+"""ListTasks in SQL: one page, newest first, read in index order whatever the filters.
 
-Finding the page reads only (created_us, id) pairs, so that whatever an index cannot order (a name
-prefix) sorts small tuples, never task documents; the documents of the page are then read by id.
-A tag filter walks `task_tags` by (key, value, created_us): the tasks carrying a tag come out
-newest first, whether the tag is on five tasks or on most of them.
+Every filter has an index ending in (created_us, id), so a page is a walk down one index that
+stops after page_size + 1 rows. A tag filter walks `task_tags` by (key, value, created_us): the
+tasks carrying a tag come out newest first whether the tag is on five tasks or on most of them.
+Only a name prefix (a range) cannot come out in order: its page is first found among
+(created_us, id) pairs, so that the sort handles small tuples and never task documents.
 """
 
 from __future__ import annotations
@@ -17,21 +18,37 @@ from tesk.store.base import TaskQuery
 from tesk.store.schema import task_tags, tasks
 
 
+def page(query: TaskQuery, columns: Sequence[sa.ColumnElement[Any]]) -> sa.Select[Any]:
+    """`columns` (of `tasks`) of the page and of one more row (a next page exists when it does)."""
+    if query.name_prefix:
+        keys = page_keys(query).subquery("page")
+        return (
+            sa.select(*columns)
+            .join(keys, tasks.c.id == keys.c.id)
+            .order_by(keys.c.created_us.desc(), keys.c.id.desc())
+        )
+    return _walk(query, columns)
+
+
 def page_keys(query: TaskQuery) -> sa.Select[Any]:
-    """(id, created_us) of the page and one more row (there is a next page when it exists)."""
+    """(id, created_us) of the page and one more row."""
+    return _walk(query, None)
+
+
+def _walk(query: TaskQuery, columns: Sequence[sa.ColumnElement[Any]] | None) -> sa.Select[Any]:
     tags = list(query.tags)
     driver = _driving_tag(tags)
     row_conditions = _row_conditions(query)
     if driver is None:
         id_column, created_column = tasks.c.id, tasks.c.created_us
-        statement = sa.select(id_column, created_column)
+        statement = sa.select(*(columns or (id_column, created_column)))
         conditions = row_conditions
     else:
         tags.remove(driver)
         by_tag = task_tags.alias("by_tag")
         id_column, created_column = by_tag.c.task_id, by_tag.c.created_us
-        statement = sa.select(id_column.label("id"), created_column)
-        if row_conditions:
+        statement = sa.select(*(columns or (id_column.label("id"), created_column)))
+        if columns or row_conditions:
             statement = statement.select_from(by_tag.join(tasks, tasks.c.id == by_tag.c.task_id))
         else:
             statement = statement.select_from(by_tag)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Row
 from tesk.config import CustomConfig
 from tesk.store import database
 from tesk.store.base import Cursor, StoreUnavailable, TaskPage, TaskQuery, TaskRecord
-from tesk.store.listing import page_keys
+from tesk.store.listing import page
 from tesk.store.schema import create_schema, task_tags, tasks
 from tesk.tes.errors import InvalidRequest
 from tesk.tes.models import FileType, Task, TaskLog
@@ -39,13 +39,9 @@ _DOCUMENT_COLUMNS = (
     tasks.c.task,
     tasks.c.log,
 )
-_IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
-_DOCUMENTS_BY_ID = sa.select(*_DOCUMENT_COLUMNS).where(tasks.c.id.in_(_IDS))
-_MINIMAL_BY_ID = sa.select(tasks.c.id, tasks.c.state, tasks.c.created_us).where(
-    tasks.c.id.in_(_IDS)
-)
+_MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
 _TAGS_BY_ID = sa.select(task_tags.c.task_id, task_tags.c.key, task_tags.c.value).where(
-    task_tags.c.task_id.in_(_IDS)
+    task_tags.c.task_id.in_(sa.bindparam("ids", expanding=True))
 )
 
 _Row: TypeAlias = Row[*tuple[Any, ...]]
@@ -105,19 +101,12 @@ class SqlStore:
     def list_tasks(self, query: TaskQuery) -> TaskPage:
         if query.page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {query.page_size}")
+        columns = _DOCUMENT_COLUMNS if query.with_documents else _MINIMAL_COLUMNS
         with self._errors(), self._engine.begin() as conn:
-            keys = conn.execute(page_keys(query)).all()
-            more = len(keys) > query.page_size
-            keys = keys[: query.page_size]
-            if not keys:
-                return TaskPage([], None)
-            ids = [task_id for task_id, _ in keys]
-            if query.with_documents:
-                found = conn.execute(_DOCUMENTS_BY_ID, {"ids": ids}).all()
-                records = _records(conn, _in_order(found, ids))
-            else:
-                states = conn.execute(_MINIMAL_BY_ID, {"ids": ids}).all()
-                records = _minimal(_in_order(states, ids))
+            rows = conn.execute(page(query, columns)).all()
+            more = len(rows) > query.page_size
+            rows = rows[: query.page_size]
+            records = _records(conn, rows) if query.with_documents else _minimal(rows)
         cursor = Cursor(records[-1].created_us, records[-1].id) if more else None
         return TaskPage(records, cursor)
 
@@ -282,11 +271,6 @@ def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
         )
         for task_id, state, created_us, name, owner, seq, _, worker, task, log in rows
     ]
-
-
-def _in_order(rows: Sequence[_Row], ids: list[str]) -> list[_Row]:
-    by_id = {row[0]: row for row in rows}
-    return [by_id[task_id] for task_id in ids]
 
 
 def _minimal(rows: Iterable[_Row]) -> list[TaskRecord]:
