@@ -8,6 +8,7 @@ reason on one line), 2 a usage error; `wait` (and `--wait`) adds 3..7 for how ta
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar
@@ -20,6 +21,9 @@ from tesk.client.taskdoc import build_task, parse_tag_filter, parse_task
 from tesk.client.waiting import Waiter
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+ENV_DEBUG = "TESK_DEBUG"
+"""Set to show the traceback of an unexpected client error instead of one line."""
 
 VIEWS = ("MINIMAL", "BASIC", "FULL")
 STATES = (
@@ -79,6 +83,14 @@ def connection_options(command: F) -> F:
                 return command(*args, client=client, **kwargs)
             except ClientError as exc:
                 raise click.ClickException(str(exc)) from None
+            except (click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                if os.environ.get(ENV_DEBUG):
+                    raise
+                raise click.ClickException(
+                    f"internal error: {type(exc).__name__}: {exc} (set {ENV_DEBUG}=1 to see where)"
+                ) from None
 
     return wrapper  # type: ignore[return-value]
 

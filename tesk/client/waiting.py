@@ -122,17 +122,22 @@ class Waiter:
         """Poll until every task ended or the timeout passed; return the exit code."""
         deadline = None if self._timeout is None else self._clock() + self._timeout
         timed_out = False
-        while True:
-            self.poll()
-            display.update(self.tasks)
-            if all(task.finished for task in self.tasks):
-                break
-            now = self._clock()
-            if deadline is not None and now >= deadline:
-                timed_out = True
-                break
-            pause = self._interval if deadline is None else min(self._interval, deadline - now)
-            self._sleep(max(0.0, pause))
+        try:
+            while True:
+                self.poll()
+                display.update(self.tasks)
+                if all(task.finished for task in self.tasks):
+                    break
+                now = self._clock()
+                if deadline is not None and now >= deadline:
+                    timed_out = True
+                    break
+                pause = self._interval if deadline is None else min(self._interval, deadline - now)
+                self._sleep(max(0.0, pause))
+        except BaseException:
+            # Ctrl-C: leave the terminal as it was (a live display hides the cursor).
+            display.finish(self.tasks, timed_out=False)
+            raise
         display.finish(self.tasks, timed_out)
         return exit_code(self.tasks, timed_out)
 

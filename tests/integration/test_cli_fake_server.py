@@ -21,6 +21,7 @@ from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
 from tests.unit.test_api_support import new_app
 from tests.unit.test_client_support import (
+    Canned,
     LiveApi,
     RecordingServer,
     closed_port_url,
@@ -367,3 +368,13 @@ def test_help_lists_the_client_commands() -> None:
     result = CliRunner().invoke(main, ["--help"])
     for command in ("submit", "run", "list", "get", "cancel", "wait", "service-info", "serve"):
         assert f"  {command} " in result.stdout
+
+
+def test_an_answer_of_the_wrong_shape_is_one_line_too() -> None:
+    server = RecordingServer([Canned(200, json.dumps({"tasks": "not a list"}))])
+    with serving(server) as url:
+        result = tesk(url, "list")
+        debug = tesk(url, "list", TESK_DEBUG="1")
+    assert_fails(result, 1, "Error: internal error: AttributeError: ")
+    assert "set TESK_DEBUG=1 to see where" in result.stderr
+    assert isinstance(debug.exception, AttributeError)

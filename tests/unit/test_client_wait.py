@@ -215,3 +215,18 @@ def test_failure_reason_prefers_system_logs_then_exit_codes() -> None:
     assert failure_reason(with_codes) == "executor 1 exited with code 137"
     assert failure_reason({}) is None
     assert failure_reason({"logs": ["junk"]}) is None
+
+
+def test_an_interrupt_leaves_the_terminal_as_it_was(live: LiveApi) -> None:
+    client = TesClient(live.url)
+    task_id = client.create_task(TWO_EXECUTORS)
+    tty = Tty()
+
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    waiter = Waiter(client, [task_id], sleep=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        waiter.run(LiveProgress(tty))
+    screen = tty.getvalue()
+    assert screen.index("\x1b[?25l") < screen.rindex("\x1b[?25h")  # cursor hidden, then shown
