@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 
 from tesk.observability.multiproc import ENV_MULTIPROC_DIR, multiprocess_dir
 from tesk.observability.recording import Direction, TaskEnded
-from tesk.store.base import Cursor, TaskQuery, TaskStore
+from tesk.store.base import TaskStore
 from tesk.tes.states import ACTIVE, State
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -40,7 +40,6 @@ GAUGE_STATES: tuple[State, ...] = (*sorted(ACTIVE, key=list(State).index), State
 """The states `tesk_tasks` reports: those a task passes through (final states are counted by
 tesk_tasks_finished_total instead, as their number only grows)."""
 
-_COUNT_PAGE = 2000
 _RUN_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400)
 _WAIT_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400)
 
@@ -153,7 +152,7 @@ class StoreCollector(Collector):
             "tesk_store_up", "Whether the task store answered the last scrape (1) or not (0)."
         )
         try:
-            counts = {state: count_tasks(self._store, state) for state in GAUGE_STATES}
+            counts = self._store.count_by_state(GAUGE_STATES)
         except Exception:
             up.add_metric([], 0)
             yield up
@@ -165,8 +164,8 @@ class StoreCollector(Collector):
             "Tasks in each non-final state, read from the task store.",
             labels=["state"],
         )
-        for state, count in counts.items():
-            tasks.add_metric([state.value], count)
+        for state in GAUGE_STATES:
+            tasks.add_metric([state.value], counts.get(state, 0))
         yield tasks
 
 
@@ -178,20 +177,6 @@ class _BuildInfo(Collector):
         yield InfoMetricFamily(
             "tesk_build", "The TESK version serving.", {"version": self._version}
         )
-
-
-def count_tasks(store: TaskStore, state: State) -> int:
-    """Tasks in `state`, counted page by page over ids only (no task documents are read)."""
-    total = 0
-    after: Cursor | None = None
-    while True:
-        page = store.list_tasks(
-            TaskQuery(page_size=_COUNT_PAGE, after=after, state=state, with_documents=False)
-        )
-        total += len(page.records)
-        if page.next_cursor is None:
-            return total
-        after = page.next_cursor
 
 
 def exposition(recorder: PrometheusRecorder | None, store: TaskStore, version: str) -> bytes:

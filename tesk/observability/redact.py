@@ -52,9 +52,16 @@ _QUERY_SECRET = re.compile(
 )
 
 
+# Every pattern above needs one of these; most log lines have none and are returned at once.
+_MARKERS = ("@", "authorization", "bearer", "?", "&", ";")
+
+
 def redact(text: str) -> str:
     """`text` with every credential-looking part replaced by `***`."""
     if not text:
+        return text
+    lowered = text.lower()
+    if not any(marker in lowered for marker in _MARKERS):
         return text
     text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     text = _AUTH_HEADER.sub(_auth_value, text)

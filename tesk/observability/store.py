@@ -85,6 +85,9 @@ class ObservedStore:
             self._changed(updated, before)
         return updated
 
+    def count_by_state(self, states: Collection[State]) -> dict[State, int]:
+        return self.inner.count_by_state(states)
+
     def ping(self) -> None:
         self.inner.ping()
 

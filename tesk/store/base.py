@@ -91,6 +91,9 @@ class TaskStore(Protocol):
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
         """Tasks in `states` (optionally only those held by `worker`), oldest first."""
 
+    def count_by_state(self, states: Collection[State]) -> dict[State, int]:
+        """How many tasks are in each of `states` (0 for none), without reading any task."""
+
     def ping(self) -> None:
         """Raise StoreUnavailable when the database cannot be reached."""
 

@@ -82,6 +82,14 @@ class MemoryStore:
             ]
         return sorted(found, key=lambda r: (r.created_us, r.id))
 
+    def count_by_state(self, states: Collection[State]) -> dict[State, int]:
+        counts = dict.fromkeys(states, 0)
+        with self._lock:
+            for record in self._tasks.values():
+                if record.state in counts:
+                    counts[record.state] += 1
+        return counts
+
     def ping(self) -> None:
         return None
 

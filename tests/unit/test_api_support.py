@@ -89,6 +89,10 @@ class FlakyStore(MemoryStore):
         self._check()
         return super().update(task_id, progress, expected=expected, worker=worker)
 
+    def count_by_state(self, states: Collection[State]) -> dict[State, int]:
+        self._check()
+        return super().count_by_state(states)
+
     def ping(self) -> None:
         self._check()
 

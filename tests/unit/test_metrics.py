@@ -153,16 +153,6 @@ def test_a_store_that_does_not_answer(served: Served) -> None:
     assert not [key for key in after if key[0] == "tesk_tasks"]
 
 
-def test_the_state_gauge_counts_page_by_page(
-    served: Served, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(prometheus, "_COUNT_PAGE", 2)
-    for _ in range(5):
-        served.create()
-    assert prometheus.count_tasks(served.store, State.QUEUED) == 5
-    assert value(scrape(served.client), "tesk_tasks", state="QUEUED") == 5
-
-
 def test_metrics_can_be_switched_off() -> None:
     off = Served(CustomConfig(metrics=MetricsConfig(enabled=False)))
     assert off.client.get("/metrics").status_code == 404
