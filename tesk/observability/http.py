@@ -39,7 +39,9 @@ def register_request_hooks(app: Flask, recorder: Recorder, *, log_requests: bool
             _log(operation, response, seconds)
         return response
 
-    app.before_request(started)
+    # First of all before-request hooks: a request another hook turns away (413, 401) is still
+    # timed and logged.
+    app.before_request_funcs.setdefault(None, []).insert(0, started)
     app.after_request(finished)
 
 

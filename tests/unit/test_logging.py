@@ -11,7 +11,7 @@ import pytest
 from gunicorn.config import Config as GunicornConfig
 
 from tesk.app import create_app
-from tesk.config import CustomConfig, LoggingConfig
+from tesk.config import CustomConfig, LimitsConfig, LoggingConfig
 from tesk.observability.gunicorn import Logger as GunicornTeskLogger
 from tesk.observability.logs import (
     JsonFormatter,
@@ -286,3 +286,15 @@ def test_request_lines_can_be_switched_off(captured: Callable[[], str]) -> None:
     client = app_client(CustomConfig(logging=LoggingConfig(requests=False)))
     client.post("/ga4gh/tes/v1/tasks", json=task_body())  # type: ignore[attr-defined]
     assert "[tesk.requests]" not in captured()
+
+
+def test_a_request_turned_away_before_routing_is_logged_too(captured: Callable[[], str]) -> None:
+    custom = CustomConfig(limits=LimitsConfig(max_body_bytes=1024))
+    client = app_client(custom)
+    too_big = client.post(  # type: ignore[attr-defined]
+        "/ga4gh/tes/v1/tasks", data=b"{" + b" " * 2048 + b"}", content_type="application/json"
+    )
+    assert too_big.status_code == 413
+    lines = [line for line in captured().splitlines() if line.endswith("[tesk.requests]")]
+    assert len(lines) == 1
+    assert "] POST /ga4gh/tes/v1/tasks CreateTask 413 " in lines[0]
