@@ -85,6 +85,8 @@ class Informer:
                 version = self._follow(version)
                 failures = 0
             except ApiException as exc:
+                if self._stopping.is_set():
+                    return
                 if status_of(exc) == 410:
                     version = ""
                     continue
@@ -93,6 +95,8 @@ class Informer:
                 version = ""
                 self._pause(failures)
             except Exception:
+                if self._stopping.is_set():
+                    return
                 failures += 1
                 logger.exception("%s: watch failed; listing again", self._name)
                 version = ""
