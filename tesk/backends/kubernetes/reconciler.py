@@ -178,7 +178,11 @@ class Reconciler:
             self.delete_job(task_id)
 
     def check_pending(self, jobs: list[Obj]) -> None:
-        """End tasks whose taskmaster has not reported within the pending timeout."""
+        """End tasks whose taskmaster pod has not started within the pending timeout.
+
+        A Job with a ready pod has a running taskmaster (clusters older than 1.24 do not count
+        ready pods: there the timeout counts until the taskmaster's first report).
+        """
         now = self._clock()
         for job in jobs:
             task_id = _task_id(job)
@@ -186,7 +190,7 @@ class Reconciler:
             if task_id is None or created is None:
                 continue
             outcome = job_outcome(job)
-            if outcome.phase is not JobPhase.ACTIVE or outcome.deleting:
+            if outcome.phase is not JobPhase.ACTIVE or outcome.deleting or outcome.ready:
                 continue
             waited = (now - created).total_seconds()
             if waited < self._config.pending_timeout_s:

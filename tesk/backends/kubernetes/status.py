@@ -135,6 +135,7 @@ class JobOutcome:
     phase: JobPhase
     deleting: bool
     reason: str | None = None
+    ready: bool = False  # its pod runs (status.ready, Kubernetes 1.24+)
 
 
 def job_outcome(job: Obj) -> JobOutcome:
@@ -154,7 +155,7 @@ def job_outcome(job: Obj) -> JobOutcome:
         condition = conditions.get(kind)
         if condition and condition.get("status") == "True":
             return JobOutcome(JobPhase.SUCCEEDED, deleting)
-    return JobOutcome(JobPhase.ACTIVE, deleting)
+    return JobOutcome(JobPhase.ACTIVE, deleting, ready=bool(status.get("ready")))
 
 
 def settle_state(stored: State, outcome: JobOutcome | None) -> tuple[State, str] | None:
