@@ -113,10 +113,12 @@ def deployment(
     start: bool = True,
     filer: FilerConfig | None = None,
     log_tail_bytes: int = 64 * 1024,
+    create_accounts: bool = True,
     **k8s: Any,
 ) -> Iterator[Deployment]:
-    cluster.apply(service_account(TASKMASTER_SA, cluster.namespace))
-    cluster.apply(service_account(EXECUTOR_SA, cluster.namespace))
+    if create_accounts:
+        cluster.apply(service_account(TASKMASTER_SA, cluster.namespace))
+        cluster.apply(service_account(EXECUTOR_SA, cluster.namespace))
     config = CustomConfig(
         backend="kubernetes",
         kubernetes=k8s_config(cluster, **k8s),

@@ -97,11 +97,20 @@ class PodRunner:
         data: bytes = response.data
         return data.decode(errors="replace")
 
-    def _follow(self, name: str, container: str, pod: Obj) -> PodRun:
+    def _follow(self, name: str, container: str, created: Obj) -> PodRun:
+        """List the pod (for a resourceVersion to watch from), then watch it until it ends.
+
+        An expired watch (410) starts over with a list, as informers do.
+        """
         deadline = self._clock() + self._pending_timeout
-        version = str(pod["metadata"].get("resourceVersion") or "")
-        last: Obj = pod
+        last: Obj = created
+        version = ""
         while True:
+            if not version:
+                current, version = self._list(name)
+                if current is None:
+                    return PodRun(_gone(last, container), last)
+                last = current
             outcome = pod_outcome(last, container)
             if outcome.phase not in (Phase.PENDING, Phase.RUNNING):
                 return PodRun(outcome, last)
@@ -126,19 +135,11 @@ class PodRunner:
             except ApiException as exc:
                 if status_of(exc) != 410:
                     raise
-                seen = None
                 version = ""
-            if seen is None and not version:
-                # Expired watch: start again from the current state.
-                current, version = self._list(name)
-                if current is None:
-                    return PodRun(_gone(last, container), last)
-                last = current
                 continue
             if seen is not None:
-                kind, obj = seen
-                last = obj
-                version = str(obj["metadata"].get("resourceVersion") or version)
+                kind, last = seen
+                version = str(last["metadata"].get("resourceVersion") or version)
                 if kind == "DELETED":
                     return PodRun(_gone(last, container), last)
 
