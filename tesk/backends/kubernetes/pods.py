@@ -29,6 +29,9 @@ WATCH_SECONDS = 300  # longest single watch request; a new one follows
 _READ_SLACK_S = 15  # client-side read timeout beyond the server's watch timeout
 
 
+_WAITING = (Phase.PENDING, Phase.RUNNING)
+
+
 class PodStartError(Exception):
     """The pod could not be created; the message is the API server's."""
 
@@ -112,7 +115,7 @@ class PodRunner:
                     return PodRun(_gone(last, container), last)
                 last = current
             outcome = pod_outcome(last, container)
-            if outcome.phase not in (Phase.PENDING, Phase.RUNNING):
+            if outcome.phase not in _WAITING:
                 return PodRun(outcome, last)
             now = self._clock()
             if outcome.phase is Phase.PENDING and now >= deadline:
@@ -131,7 +134,7 @@ class PodRunner:
             if outcome.phase is Phase.PENDING:
                 wait = max(1, min(WATCH_SECONDS, math.ceil(deadline - now)))
             try:
-                seen = self._watch(name, container, version, wait, outcome.phase)
+                seen = self._watch(name, container, version, wait)
             except ApiException as exc:
                 if status_of(exc) != 410:
                     raise
@@ -144,10 +147,11 @@ class PodRunner:
                     return PodRun(_gone(last, container), last)
 
     def _watch(
-        self, name: str, container: str, version: str, seconds: int, phase: Phase
+        self, name: str, container: str, version: str, seconds: int
     ) -> tuple[str, Obj] | None:
-        """The first event that deletes the pod or moves it out of `phase`; else the last event
-        seen when the watch times out (None: no event)."""
+        """The first event that deletes the pod or ends its container; else the last event seen
+        when the watch times out (None: no event). One stream follows the pod from pending
+        through running, so a pod usually costs one watch."""
         stream = new_watch()
         kwargs: dict[str, Any] = {
             "field_selector": f"metadata.name={name}",
@@ -166,7 +170,7 @@ class PodRunner:
                 if kind not in ("ADDED", "MODIFIED", "DELETED") or not isinstance(obj, dict):
                     continue
                 latest = (kind, obj)
-                if kind == "DELETED" or pod_outcome(obj, container).phase is not phase:
+                if kind == "DELETED" or pod_outcome(obj, container).phase not in _WAITING:
                     return latest
         finally:
             stream.stop()
