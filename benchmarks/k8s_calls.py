@@ -54,7 +54,13 @@ def run_batch(env, cluster: FakeCluster, count: int, executors: int) -> Counter[
     for task_id in ids:
         record = env.wait_state(task_id, timeout=300)
         if record.state != State.COMPLETE:
-            sys.exit(f"task {task_id} ended {record.state}: {record.log}")
+            pods = [
+                p["metadata"]["name"]
+                for p in cluster.objects("pods", "tesk")
+                if p["metadata"].get("labels", {}).get("tesk.io/task-id") == task_id
+            ]
+            logs = "\n".join(f"--- {pod}\n{cluster.logs(pod)[-3000:]}" for pod in pods)
+            sys.exit(f"task {task_id} ended {record.state}: {record.log}\n{logs}")
     time.sleep(1.0)  # let the reconciler see every Job end
     for _ in range(100):
         env.service.list_tasks(view="FULL")
