@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -25,23 +26,41 @@ _client: Any = client
 _watch: Any = watch
 
 
+def retry_policy() -> urllib3.Retry:
+    """Retry what the API server did not process: refused connections and 429 (API priority and
+    fairness). A request that may have been processed (read error, 5xx) is never sent again."""
+    return urllib3.Retry(
+        total=6,
+        connect=6,
+        read=0,
+        status=6,
+        backoff_factor=0.5,
+        status_forcelist=(429,),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
 def load_api_client(kubeconfig: Path | None = None) -> client.ApiClient:
     """An ApiClient for the configured kubeconfig, else in-cluster, else $KUBECONFIG/~/.kube."""
-    if kubeconfig is not None:
-        return _from_kubeconfig(str(kubeconfig))
-    configuration = client.Configuration()
-    try:
-        _config.load_incluster_config(client_configuration=configuration)
-        return client.ApiClient(configuration)
-    except ConfigException:
-        logger.debug("no in-cluster credentials; trying a kubeconfig")
-    return _from_kubeconfig(None)
+    configuration: Any = _client.Configuration()
+    if kubeconfig is None:
+        try:
+            _config.load_incluster_config(client_configuration=configuration)
+        except ConfigException:
+            logger.debug("no in-cluster credentials; trying a kubeconfig")
+            _from_kubeconfig(None, configuration)
+    else:
+        _from_kubeconfig(str(kubeconfig), configuration)
+    configuration.retries = retry_policy()
+    api: client.ApiClient = _client.ApiClient(configuration)
+    return api
 
 
-def _from_kubeconfig(path: str | None) -> client.ApiClient:
+def _from_kubeconfig(path: str | None, configuration: Any) -> None:
     try:
-        api: client.ApiClient = _config.new_client_from_config(config_file=path)
-        return api
+        _config.load_kube_config(config_file=path, client_configuration=configuration)
     except (ConfigException, OSError) as exc:
         where = path or "$KUBECONFIG or ~/.kube/config"
         raise BackendError(
