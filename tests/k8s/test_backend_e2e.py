@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tesk.backends.kubernetes import names
+from tesk.backends.kubernetes import KubernetesBackend, names
 from tesk.store.sql import SqlStore
 from tesk.tes.states import State
-from tests.k8s.backend_env import Deployment, deployment, task
+from tests.k8s.backend_env import Deployment, deployment, make_service, task
 from tests.k8s.fakecluster import (
     Evicted,
     FakeCluster,
@@ -277,3 +277,32 @@ def test_a_restarted_api_applies_what_happened_while_it_was_down(
         assert record.log is not None
         assert record.log.logs[0].stdout == "while down\n"
     store.close()
+
+
+def test_the_volume_is_deleted_when_the_task_ends_before_the_ttl(
+    env: Deployment, cluster: FakeCluster
+) -> None:
+    task_id = env.submit(task(["true"]))
+    assert env.wait_state(task_id).state == State.COMPLETE
+    tn = names.TaskNames(task_id)
+    cluster.wait_for(lambda: cluster.get("persistentvolumeclaims", tn.volume) is None)
+    assert cluster.get("jobs", tn.job) is not None  # kept until its TTL, with its pods' logs
+
+
+def test_two_api_replicas_reconcile_the_same_tasks(env: Deployment, cluster: FakeCluster) -> None:
+    other = KubernetesBackend(env.config, env.store)
+    other.start()
+    try:
+        done = env.submit(task(["echo", "one"]))
+        running = env.submit(task(["sleep", "60"]))
+        env.wait_state(running, lambda s: s == State.RUNNING)
+        # Cancelled through the other replica's backend.
+        make_service(env.store, other, env.config).cancel(running)
+        assert env.wait_state(done).state == State.COMPLETE
+        assert env.wait_state(running).state == State.CANCELED
+        record = env.record(done)
+        assert record.log is not None
+        assert record.log.logs[0].stdout == "one\n"
+        assert leftovers(cluster, running) == []
+    finally:
+        other.stop()
