@@ -76,7 +76,7 @@ def test_content_and_file_inputs_in_and_outputs_out(env: Deployment, files: Path
     assert record.state == State.COMPLETE, record.log
     assert (files / "out" / "both.txt").read_text() == "inline\nfrom a file\n"
     assert record.log is not None
-    assert [(o.path, o.size_bytes) for o in record.log.outputs] == [("/results/both.txt", "21")]
+    assert [(o.path, o.size_bytes) for o in record.log.outputs] == [("/results/both.txt", "19")]
     assert record.log.logs[0].stdout == "done\n"
 
 
