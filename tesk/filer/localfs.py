@@ -13,6 +13,19 @@ from tesk.filer.urls import safe_relative
 PARTIAL_PREFIX = ".tesk-partial-"
 
 
+def new_partial(dest: Path) -> Path:
+    """An empty hidden temporary file beside `dest`, to be renamed into place by `commit`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=dest.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def commit(temporary: Path, dest: Path) -> None:
+    os.chmod(temporary, 0o644)  # mkstemp makes 0600; executors may run as another user
+    os.replace(temporary, dest)
+
+
 @contextlib.contextmanager
 def partial_file(dest: Path) -> Iterator[Path]:
     """A temporary path beside `dest` that becomes `dest` only when the block ends without error.
@@ -21,14 +34,10 @@ def partial_file(dest: Path) -> Iterator[Path]:
     written under a hidden temporary name in the same directory and renamed into place at the end.
     On failure the temporary file is removed.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=dest.parent)
-    os.close(fd)
-    temporary = Path(name)
+    temporary = new_partial(dest)
     try:
         yield temporary
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; executors may run as another user
-        os.replace(temporary, dest)
+        commit(temporary, dest)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -12,21 +12,26 @@ and to every listing page, the same for every scheme.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import boto3
 import botocore.exceptions
 from botocore import UNSIGNED
 from botocore.config import Config
+from s3transfer.futures import TransferFuture
 from s3transfer.manager import TransferConfig, TransferManager
+from s3transfer.subscribers import BaseSubscriber
 
 from tesk.filer.base import PartialUploadError, TransferError, TransientTransferError
-from tesk.filer.localfs import destination, local_files, partial_file
+from tesk.filer.localfs import commit, destination, local_files, new_partial, partial_file
 from tesk.filer.retry import Retrier
 from tesk.filer.transfers.common import TransferBase
 from tesk.filer.urls import join_url
@@ -92,7 +97,79 @@ def _error(error: Exception, url: str) -> TransferError:
     return TransferError(f"{url}: {type(error).__name__}: {error}")
 
 
+class _KnownSize(BaseSubscriber):
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    def on_queued(self, future: TransferFuture, **kwargs: object) -> None:
+        future.meta.provide_transfer_size(self._size)
+
+
 _S3_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError)
+WINDOW = PARTS_IN_FLIGHT * 4  # objects of one directory in flight at once
+
+
+@dataclass
+class _Pending:
+    url: str
+    key: str
+    dest: Path
+    size: int
+    temporary: Path
+    out: BinaryIO
+    future: TransferFuture
+
+
+class _Window:
+    """Downloads of a directory's objects, several in flight (many small objects are common).
+
+    Each finished object is renamed into place; one that failed transiently is downloaded again
+    on its own under the retry policy.
+    """
+
+    def __init__(self, transfer: S3Transfer, manager: TransferManager, bucket: str) -> None:
+        self._transfer = transfer
+        self._manager = manager
+        self._bucket = bucket
+        self._pending: deque[_Pending] = deque()
+
+    def add(self, url: str, key: str, dest: Path, size: int) -> None:
+        if len(self._pending) >= WINDOW:
+            self._finish(self._pending.popleft())
+        temporary = new_partial(dest)
+        out = temporary.open("wb")
+        future = self._manager.download(self._bucket, key, out, subscribers=[_KnownSize(size)])
+        self._pending.append(_Pending(url, key, dest, size, temporary, out, future))
+
+    def _finish(self, pending: _Pending) -> None:
+        try:
+            pending.future.result()
+        except _S3_ERRORS as error:
+            pending.out.close()
+            pending.temporary.unlink(missing_ok=True)
+            failure = _error(error, pending.url)
+            if not isinstance(failure, TransientTransferError):
+                raise failure from error
+            self._transfer.get_object(
+                self._manager, pending.url, self._bucket, pending.key, pending.dest, pending.size
+            )
+            return
+        pending.out.close()
+        commit(pending.temporary, pending.dest)
+
+    def drain(self) -> None:
+        while self._pending:
+            self._finish(self._pending.popleft())
+
+    def abandon(self) -> None:
+        """Stop what is still in flight and leave no temporary file behind."""
+        while self._pending:
+            pending = self._pending.popleft()
+            pending.future.cancel()
+            with contextlib.suppress(Exception):
+                pending.future.result()
+            pending.out.close()
+            pending.temporary.unlink(missing_ok=True)
 
 
 class S3Transfer(TransferBase):
@@ -164,12 +241,16 @@ class S3Transfer(TransferBase):
         page = self._s3().list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         return bool(page.get("KeyCount", 0))
 
-    def _pages(self, url: str, bucket: str, prefix: str) -> Iterator[list[str]]:
-        """The keys below `prefix`, one page at a time, each page fetched with retries."""
+    def _pages(self, url: str, bucket: str, prefix: str) -> Iterator[list[tuple[str, int]]]:
+        """(key, size) of every object below `prefix`, a page at a time, each page retried."""
         token: str | None = None
         while True:
             page = self._call(url, partial(self._list_page, bucket, prefix, token))
-            yield [item["Key"] for item in page.get("Contents", []) if "Key" in item]
+            yield [
+                (item["Key"], item.get("Size", 0))
+                for item in page.get("Contents", [])
+                if "Key" in item
+            ]
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
@@ -181,10 +262,21 @@ class S3Transfer(TransferBase):
 
     # The Transfer contract ---------------------------------------------------------------------
 
-    def _get(self, manager: TransferManager, url: str, bucket: str, key: str, dest: Path) -> None:
+    def get_object(
+        self,
+        manager: TransferManager,
+        url: str,
+        bucket: str,
+        key: str,
+        dest: Path,
+        size: int | None = None,
+    ) -> None:
+        # A size known from a listing spares the HeadObject request s3transfer would make.
+        subscribers = [_KnownSize(size)] if size is not None else None
+
         def fetch() -> None:
             with partial_file(dest) as temporary, temporary.open("wb") as out:
-                manager.download(bucket, key, out).result()
+                manager.download(bucket, key, out, subscribers=subscribers).result()
 
         self._call(url, fetch)
 
@@ -193,25 +285,30 @@ class S3Transfer(TransferBase):
         if not key or key.endswith("/"):
             raise TransferError(f"{url} names a directory (no object key)")
         with self._manager() as manager:
-            self._get(manager, url, bucket, key, dest)
+            self.get_object(manager, url, bucket, key, dest)
 
     def download_directory(self, url: str, dest: Path) -> None:
         bucket, key = self._location(url)
         prefix = key.rstrip("/") + "/" if key.strip("/") else ""
         found = False
         with self._manager() as manager:
-            for keys in self._pages(url, bucket, prefix):
-                for item in keys:
-                    found = True
-                    name = item[len(prefix) :]
-                    try:
-                        local = destination(dest, name.rstrip("/")) if name.strip("/") else dest
-                    except ValueError as error:
-                        raise TransferError(f"s3://{bucket}/{item}: {error}") from error
-                    if item.endswith("/"):  # a "folder" marker object
-                        local.mkdir(parents=True, exist_ok=True)
-                        continue
-                    self._get(manager, f"s3://{bucket}/{item}", bucket, item, local)
+            window = _Window(self, manager, bucket)
+            try:
+                for page in self._pages(url, bucket, prefix):
+                    for item, size in page:
+                        found = True
+                        name = item[len(prefix) :]
+                        try:
+                            local = destination(dest, name.rstrip("/")) if name.strip("/") else dest
+                        except ValueError as error:
+                            raise TransferError(f"s3://{bucket}/{item}: {error}") from error
+                        if item.endswith("/"):  # a "folder" marker object
+                            local.mkdir(parents=True, exist_ok=True)
+                        else:
+                            window.add(f"s3://{bucket}/{item}", item, local, size)
+                window.drain()
+            finally:
+                window.abandon()
         if not found:
             raise TransferError(f"{url}: not found (no objects under this prefix)")
         dest.mkdir(parents=True, exist_ok=True)
