@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import resource
 import shutil
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,7 @@ class Place:
     baseline_down: list[str]  # a command that copies the object to BASELINE_DEST
     baseline_up: list[str]  # a command that copies SOURCE to a second object
     config: dict[str, Any] | None = None  # FilerConfig settings that differ for this row
+    cleanup: Callable[[], object] | None = None  # removes the row's objects from the storage
 
 
 @contextmanager
@@ -170,17 +172,23 @@ def places(
             )
         if "s3" in wanted or "s3-whole" in wanted:
             moto = stack.enter_context(MotoServer())
-            moto.client().create_bucket(Bucket="bench")
+            s3 = moto.client()
+            s3.create_bucket(Bucket="bench")
             plain = f"{moto.endpoint}/bench"  # moto answers unsigned requests
             for scheme in ("s3", "s3-whole"):
+                # Unsigned requests may not overwrite a key in moto: every row has its own keys.
                 found[scheme] = Place(
                     scheme,
-                    "s3://bench/big.bin",
+                    f"s3://bench/{scheme}.bin",
                     moto.env,
                     None,
-                    [*curl, "-o", str(baseline_dest), f"{plain}/big.bin"],
-                    [*curl, "-T", str(source), f"{plain}/copy.bin"],
+                    [*curl, "-o", str(baseline_dest), f"{plain}/{scheme}.bin"],
+                    [*curl, "-T", str(source), f"{plain}/{scheme}-copy.bin"],
                     {"chunk_bytes": source.stat().st_size} if scheme == "s3-whole" else None,
+                    cleanup=lambda scheme=scheme: [
+                        s3.delete_object(Bucket="bench", Key=f"{scheme}{suffix}.bin")
+                        for suffix in ("", "-copy")
+                    ],
                 )
         yield found
 
@@ -230,6 +238,8 @@ def measure(
     if place.local is not None:
         place.local.unlink()
         (place.local.parent / "copy.bin").unlink()
+    if place.cleanup is not None:
+        place.cleanup()
     return {
         "scheme": place.scheme,
         "upload": {
@@ -245,9 +255,11 @@ def measure(
     }
 
 
-def report(rows: list[dict[str, Any]], size: int, idle: float) -> str:
-    lines = [
-        f"file size: {size / MIB:.0f} MiB; filer process with imports only: {idle:.0f} MB",
+def report(rows: list[dict[str, Any]], size: int, idle: float | None) -> str:
+    lines = [f"file size: {size / MIB:.0f} MiB"]
+    if idle is not None:
+        lines[0] += f"; filer process with imports only: {idle:.0f} MB"
+    lines += [
         "",
         "| scheme | direction | filer peak RSS (MB) | filer MB/s | baseline MB/s "
         "| filer / baseline |",
@@ -279,6 +291,7 @@ def main() -> None:
     if args.child:
         child(json.loads(args.child))
         return
+    logging.basicConfig(level=logging.WARNING)  # also keeps pyftpdlib from logging every login
     wanted = [s for s in args.schemes.split(",") if s]
     unknown = set(wanted) - set(SCHEMES)
     if unknown:
@@ -294,7 +307,7 @@ def main() -> None:
         with places(scratch, source, scratch / "baseline.bin", wanted) as found:
             for scheme in wanted:
                 rows.append(measure(found[scheme], scratch, source, digest, config))
-                print(f"{scheme}: done", file=sys.stderr)
+                print(report(rows[-1:], size, None), file=sys.stderr, flush=True)
     idle = idle_rss_mb()
     print(report(rows, size, idle))
     worst = max(row[d]["peak_rss_mb"] for row in rows for d in ("upload", "download"))
