@@ -184,7 +184,7 @@ def places(
                     None,
                     [*curl, "-o", str(baseline_dest), f"{plain}/{scheme}.bin"],
                     [*curl, "-T", str(source), f"{plain}/{scheme}-copy.bin"],
-                    {"chunk_bytes": source.stat().st_size} if scheme == "s3-whole" else None,
+                    {"chunk_bytes": source.stat().st_size + 1} if scheme == "s3-whole" else None,
                     cleanup=lambda scheme=scheme: [
                         s3.delete_object(Bucket="bench", Key=f"{scheme}{suffix}.bin")
                         for suffix in ("", "-copy")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,8 @@ from pathlib import Path
 from tesk.filer.urls import safe_relative
 
 PARTIAL_PREFIX = ".tesk-partial-"
+COPY_RANGE_BYTES = 1 << 30
+_NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM})
 
 
 def new_partial(dest: Path) -> Path:
@@ -41,6 +45,23 @@ def partial_file(dest: Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def copy_file(src: Path, dest: Path) -> None:
+    """Copy `src` to `dest` inside the kernel (copy_file_range), else through shutil.
+
+    copy_file_range lets the file system share or copy blocks without passing them through
+    user space; shutil (sendfile) is the fallback across file systems that refuse it.
+    """
+    with src.open("rb") as source, dest.open("wb") as target:
+        try:
+            while os.copy_file_range(source.fileno(), target.fileno(), COPY_RANGE_BYTES):
+                pass
+            return
+        except OSError as error:
+            if error.errno not in _NO_COPY_RANGE:
+                raise
+    shutil.copyfile(src, dest)  # starts over: it truncates `dest`
 
 
 def is_within(path: Path, root: Path) -> bool:

@@ -37,7 +37,11 @@ def run_stage(
     config: FilerConfig,
     executors_failed: bool = False,
 ) -> dict[str, Any]:
-    """Run one filer stage and describe its outcome as a JSON-ready dict (never raises)."""
+    """Run one filer stage and describe its outcome as a JSON-ready dict.
+
+    Failures of the stage become `ok: false` results; only a `direction` other than "inputs" or
+    "outputs" raises (ValueError), as that is a mistake of the caller, not of the stage.
+    """
     if direction not in ("inputs", "outputs"):
         raise ValueError(f"unknown filer stage {direction!r}: use 'inputs' or 'outputs'")
     result: dict[str, Any] = {"format": FORMAT, "stage": direction}

@@ -9,6 +9,15 @@ from tesk.filer.base import PartialUploadError, TransferError
 from tesk.filer.localfs import local_files
 from tesk.filer.urls import join_url
 
+# Size of one socket read or write when streaming. Measured on loopback: 1 MiB reads run about
+# four times faster than 8 MiB ones (which urllib3 assembles from many small reads), and much
+# larger blocks only cost memory.
+STREAM_BYTES = 1024 * 1024
+
+
+def stream_block(chunk_bytes: int) -> int:
+    return min(chunk_bytes, STREAM_BYTES)
+
 
 class TransferBase:
     """Directory uploads as one upload_file per file; transfers with sessions override it."""

@@ -7,13 +7,13 @@ copy path (sendfile) and never hold a file in memory.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from tesk.filer.base import TransferError
 from tesk.filer.localfs import (
+    copy_file,
     destination,
     is_within,
     local_directories,
@@ -83,7 +83,7 @@ class FileTransfer(TransferBase):
             raise TransferError(f"{redact(url)}: not found")
         try:
             with partial_file(dest) as temporary:
-                shutil.copyfile(src, temporary)
+                copy_file(src, temporary)
         except OSError as error:
             raise TransferError(f"{redact(url)}: {error.strerror or error}") from error
 
@@ -103,7 +103,7 @@ class FileTransfer(TransferBase):
                 destination(dest, name).mkdir(parents=True, exist_ok=True)
             for name, path in files:
                 with partial_file(destination(dest, name)) as temporary:
-                    shutil.copyfile(path, temporary)
+                    copy_file(path, temporary)
         except OSError as error:
             raise TransferError(f"{redact(url)}: {error.strerror or error}") from error
 
@@ -113,7 +113,7 @@ class FileTransfer(TransferBase):
             raise TransferError(f"{redact(url)} is a directory; cannot write a file there")
         try:
             with partial_file(target) as temporary:
-                shutil.copyfile(src, temporary)
+                copy_file(src, temporary)
         except OSError as error:
             raise TransferError(f"{redact(url)}: {error.strerror or error}") from error
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from tesk.filer.base import PartialUploadError, TransferError, TransientTransferError
 from tesk.filer.localfs import destination, local_files, partial_file
 from tesk.filer.retry import Retrier
-from tesk.filer.transfers.common import TransferBase, os_reason
+from tesk.filer.transfers.common import TransferBase, os_reason, stream_block
 from tesk.filer.urls import join_url, redact
 
 T = TypeVar("T")
@@ -135,7 +135,7 @@ class FtpTransfer(TransferBase):
 
     def __init__(self, retry: Retrier, chunk_bytes: int, timeout_s: float) -> None:
         self._retry = retry
-        self._chunk = chunk_bytes
+        self._block = stream_block(chunk_bytes)
         self._timeout = timeout_s
 
     def connect(self, location: FtpLocation) -> ftplib.FTP:
@@ -229,7 +229,7 @@ class FtpTransfer(TransferBase):
 
     def _retrieve(self, ftp: ftplib.FTP, path: str, dest: Path) -> None:
         with partial_file(dest) as temporary, temporary.open("wb") as out:
-            ftp.retrbinary(f"RETR {path}", out.write, blocksize=self._chunk)
+            ftp.retrbinary(f"RETR {path}", out.write, blocksize=self._block)
 
     def download_file(self, url: str, dest: Path) -> None:
         with self._session(url) as (session, location):
@@ -274,7 +274,7 @@ class FtpTransfer(TransferBase):
             self._make_directories(ftp, parent)
             session.made.add(parent)
         with src.open("rb") as data:
-            ftp.storbinary(f"STOR {path}", data, blocksize=self._chunk)
+            ftp.storbinary(f"STOR {path}", data, blocksize=self._block)
 
     @staticmethod
     def _make_directories(ftp: ftplib.FTP, path: str) -> None:

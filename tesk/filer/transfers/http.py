@@ -13,15 +13,17 @@ import email.utils
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 
 from tesk.filer.base import TransferError, TransientTransferError
 from tesk.filer.localfs import partial_file
 from tesk.filer.retry import Retrier
-from tesk.filer.transfers.common import TransferBase, os_reason
+from tesk.filer.transfers.common import TransferBase, os_reason, stream_block
 from tesk.filer.urls import redact
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 507})
@@ -64,12 +66,24 @@ def _request_error(error: Exception, url: str) -> TransferError:
     return TransferError(f"{redact(url)}: {type(error).__name__}")
 
 
+class _BlockAdapter(HTTPAdapter):
+    """Sends request bodies in larger blocks than urllib3's 16 KiB (several times faster)."""
+
+    def __init__(self, blocksize: int) -> None:
+        self._blocksize = blocksize
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = self._blocksize
+        super().init_poolmanager(*args, **kwargs)
+
+
 class HttpTransfer(TransferBase):
     schemes: tuple[str, ...] = ("http", "https")
 
     def __init__(self, retry: Retrier, chunk_bytes: int, timeout_s: float) -> None:
         self._retry = retry
-        self._chunk = chunk_bytes
+        self._block = stream_block(chunk_bytes)
         self._timeout = timeout_s
         self._local = threading.local()
 
@@ -79,6 +93,8 @@ class HttpTransfer(TransferBase):
         if session is None:
             session = requests.Session()
             session.headers["Accept-Encoding"] = "identity"
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, _BlockAdapter(256 * 1024))
             self._local.session = session
         return session
 
@@ -93,7 +109,7 @@ class HttpTransfer(TransferBase):
                 announced = response.headers.get("Content-Length")
                 received = 0
                 with partial_file(dest) as temporary, temporary.open("wb") as out:
-                    for chunk in response.raw.stream(self._chunk, decode_content=False):
+                    for chunk in response.raw.stream(self._block, decode_content=False):
                         out.write(chunk)
                         received += len(chunk)
                     if announced is not None and announced.isdigit() and received != int(announced):
