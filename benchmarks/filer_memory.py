@@ -5,10 +5,11 @@
 
 For each scheme the file goes up (an output stage: volume -> storage) and back down (an input
 stage: storage -> a fresh volume). Each stage runs `run_stage` in its own Python process, which
-reports its peak RSS (ru_maxrss) and wall time. The baseline moves the same bytes between the
-same places with `cp` (file://) or `curl` (http, ftp, and s3 through moto's plain HTTP
-interface), in the same run, so throughput is a ratio to the baseline on this machine right now.
-All servers run on 127.0.0.1; the files are checked byte for byte and deleted afterwards.
+reports its peak RSS (ru_maxrss) and the wall time of the stage. The baseline moves the same
+bytes between the same places with `cp` (file://) or `curl` (http, ftp, and s3 as plain HTTP
+requests to moto signed by curl's --aws-sigv4), in the same run, so throughput is a ratio to
+the baseline on this machine right now. All servers run on 127.0.0.1; every copy is checked
+byte for byte and deleted afterwards.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ class Place:
     url: str  # the filer's URL for the object
     env: dict[str, str]
     local: Path | None  # the file on disk behind `url`, when there is one to check
-    baseline_down: list[str]  # a command that copies the object to BASELINE_DEST
-    baseline_up: list[str]  # a command that copies SOURCE to a second object
+    baseline_down: list[str]  # a command that copies the second object to the baseline file
+    baseline_up: list[str]  # a command that copies the source file to a second object
     config: dict[str, Any] | None = None  # FilerConfig settings that differ for this row
     cleanup: Callable[[], object] | None = None  # removes the row's objects from the storage
 
@@ -145,7 +146,7 @@ def places(
                 (root / "big.bin").as_uri(),
                 {},
                 root / "big.bin",
-                ["cp", str(root / "big.bin"), str(baseline_dest)],
+                ["cp", str(root / "copy.bin"), str(baseline_dest)],
                 ["cp", str(source), str(root / "copy.bin")],
             )
         if "http" in wanted:
@@ -156,7 +157,7 @@ def places(
                 http.url("big.bin"),
                 {},
                 http.root / "big.bin",
-                [*curl, "-o", str(baseline_dest), http.url("big.bin")],
+                [*curl, "-o", str(baseline_dest), http.url("copy.bin")],
                 [*curl, "-T", str(source), http.url("copy.bin")],
             )
         if "ftp" in wanted:
@@ -167,23 +168,23 @@ def places(
                 ftp.url("big.bin"),
                 {},
                 ftp.root / "big.bin",
-                [*curl, "-o", str(baseline_dest), ftp.url("big.bin")],
+                [*curl, "-o", str(baseline_dest), ftp.url("copy.bin")],
                 [*curl, "-T", str(source), ftp.url("copy.bin")],
             )
         if "s3" in wanted or "s3-whole" in wanted:
             moto = stack.enter_context(MotoServer())
             s3 = moto.client()
             s3.create_bucket(Bucket="bench")
-            plain = f"{moto.endpoint}/bench"  # moto answers unsigned requests
+            plain = f"{moto.endpoint}/bench"
+            signed = [*curl, "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "testing:testing"]
             for scheme in ("s3", "s3-whole"):
-                # Unsigned requests may not overwrite a key in moto: every row has its own keys.
                 found[scheme] = Place(
                     scheme,
                     f"s3://bench/{scheme}.bin",
                     moto.env,
                     None,
-                    [*curl, "-o", str(baseline_dest), f"{plain}/{scheme}.bin"],
-                    [*curl, "-T", str(source), f"{plain}/{scheme}-copy.bin"],
+                    [*signed, "-o", str(baseline_dest), f"{plain}/{scheme}-copy.bin"],
+                    [*signed, "-T", str(source), f"{plain}/{scheme}-copy.bin"],
                     {"chunk_bytes": source.stat().st_size + 1} if scheme == "s3-whole" else None,
                     cleanup=lambda scheme=scheme: [
                         s3.delete_object(Bucket="bench", Key=f"{scheme}{suffix}.bin")
@@ -199,6 +200,7 @@ def places(
 def measure(
     place: Place, scratch: Path, source: Path, digest: str, config: dict[str, Any]
 ) -> dict[str, Any]:
+    config = {**config, **(place.config or {})}
     base_task = {"executors": [{"image": "none", "command": ["true"]}]}
     up_volume = scratch / "volume-up"
     (up_volume / "data").mkdir(parents=True)
@@ -232,9 +234,11 @@ def measure(
         raise RuntimeError(f"{place.scheme}: the uploaded file differs from the source")
 
     baseline_dest = scratch / "baseline.bin"
-    base_down = timed(place.baseline_down)
-    baseline_dest.unlink()
     base_up = timed(place.baseline_up)
+    base_down = timed(place.baseline_down)  # reads back what baseline_up wrote
+    if sha256(baseline_dest) != digest:
+        raise RuntimeError(f"{place.scheme}: the baseline copy differs from the source")
+    baseline_dest.unlink()
     if place.local is not None:
         place.local.unlink()
         (place.local.parent / "copy.bin").unlink()

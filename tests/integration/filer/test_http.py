@@ -135,6 +135,27 @@ def test_server_down_is_a_stage_error_naming_the_url(
     assert not (volume / "data/in.bin").exists()
 
 
+def test_a_server_that_stops_answering_times_out_and_is_retried(
+    config: FilerConfig, http_server: HttpServer, volume: Path
+) -> None:
+    (http_server.root / "slow.txt").write_bytes(b"answered at last")
+    http_server.stall("slow.txt", seconds=1.0, times=1)
+    retry = config.retry.model_copy(update={"timeout_s": 0.2})
+    filer = Filer(config.model_copy(update={"retry": retry}))
+    assert stage_one(filer, http_server.url("slow.txt"), volume).read_bytes() == b"answered at last"
+    assert http_server.requests.count(("GET", "/slow.txt")) == 2
+
+
+def test_a_server_that_never_answers_fails_with_a_timeout(
+    config: FilerConfig, http_server: HttpServer, volume: Path
+) -> None:
+    http_server.stall("hang.txt", seconds=0.5, times=3)
+    retry = config.retry.model_copy(update={"timeout_s": 0.1})
+    filer = Filer(config.model_copy(update={"retry": retry}))
+    with pytest.raises(StageError, match=r"hang\.txt: timed out \(tried 3 times\)"):
+        stage_one(filer, http_server.url("hang.txt"), volume)
+
+
 def test_a_cut_download_is_retried_and_never_visible_half_done(
     filer: Filer, http_server: HttpServer, volume: Path
 ) -> None:
