@@ -194,17 +194,23 @@ class S3Transfer(TransferBase):
     def _s3(self) -> S3Client:
         with self._lock:
             if self._client is None:
-                session = boto3.session.Session()
-                signed = session.get_credentials() is not None
-                config = Config(
-                    connect_timeout=self._timeout,
-                    read_timeout=self._timeout,
-                    retries={"total_max_attempts": 1},
-                    max_pool_connections=PARTS_IN_FLIGHT * 2,
-                    signature_version=None if signed else UNSIGNED,
-                )
-                self._client = session.client("s3", config=config)
+                try:
+                    self._client = self._new_client()
+                except (botocore.exceptions.BotoCoreError, ValueError) as error:
+                    raise TransferError(f"the S3 settings cannot be used: {error}") from error
             return self._client
+
+    def _new_client(self) -> S3Client:
+        session = boto3.session.Session()
+        signed = session.get_credentials() is not None
+        config = Config(
+            connect_timeout=self._timeout,
+            read_timeout=self._timeout,
+            retries={"total_max_attempts": 1},
+            max_pool_connections=PARTS_IN_FLIGHT * 2,
+            signature_version=None if signed else UNSIGNED,
+        )
+        return session.client("s3", config=config)
 
     def _call(self, url: str, operation: Callable[[], T]) -> T:
         """Run `operation` with retries, turning S3 errors into TransferErrors."""

@@ -184,3 +184,12 @@ def test_server_down_is_a_stage_error(
     task = make_task(inputs=[{"url": "s3://b/k", "path": "/k", "type": "FILE"}])
     with pytest.raises(StageError, match=r"s3://b/k: connection failed .*tried 3 times"):
         Filer(config).stage_inputs(task, volume)
+
+
+def test_unusable_aws_settings_are_a_stage_error(
+    config: FilerConfig, s3_bucket: S3Bucket, volume: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    task = make_task(inputs=[{"url": s3_bucket.url("k"), "path": "/k", "type": "FILE"}])
+    with pytest.raises(StageError, match=r"the S3 settings cannot be used: .*no-such-profile"):
+        Filer(config).stage_inputs(task, volume)
