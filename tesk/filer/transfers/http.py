@@ -37,8 +37,11 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
     if value.strip().isdigit():
         return float(value)
-    moment = email.utils.parsedate_to_datetime(value) if value else None
-    return max(0.0, moment.timestamp() - time.time()) if moment else None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: back off as usual
+    return max(0.0, moment.timestamp() - time.time())
 
 
 def _status_error(response: requests.Response, url: str) -> TransferError:

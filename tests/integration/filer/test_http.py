@@ -104,6 +104,7 @@ def test_429_with_retry_after_then_success_on_put(
 ) -> None:
     put(volume, "/data/o.txt", b"later")
     http_server.fail("o.txt", 429, times=1, retry_after="0")
+    http_server.fail("o.txt", 503, times=1, retry_after="not a date")
     task = make_task(outputs=[{"url": http_server.url("o.txt"), "path": "/data/o.txt"}])
     assert filer.stage_outputs(task, volume, executors_failed=False).errors == ()
     assert (http_server.root / "o.txt").read_bytes() == b"later"
