@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -14,7 +15,22 @@ class TransferError(Exception):
 
 
 class TransientTransferError(TransferError):
-    """A transfer failed in a way worth retrying (reset connection, timeout, 5xx, throttling)."""
+    """A transfer failed in a way worth retrying (reset connection, timeout, 5xx, throttling).
+
+    retry_after: how long the server asked us to wait (HTTP Retry-After), if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PartialUploadError(TransferError):
+    """A directory upload stopped part-way; `uploaded` lists what reached the storage before."""
+
+    def __init__(self, message: str, uploaded: list[tuple[str, Path]]) -> None:
+        super().__init__(message)
+        self.uploaded = uploaded
 
 
 class Transfer(Protocol):
@@ -26,8 +42,14 @@ class Transfer(Protocol):
 
     def upload_file(self, src: Path, url: str) -> None: ...
 
-    def upload_directory(self, src: Path, url: str) -> list[tuple[str, Path]]:
-        """Upload a tree; return (url, local file) of every file uploaded."""
+    def upload_directory(
+        self, src: Path, url: str, files: Sequence[tuple[str, Path]] | None = None
+    ) -> list[tuple[str, Path]]:
+        """Upload a tree; return (url, local file) of every file uploaded, in order.
+
+        files: the (relative POSIX path, local file) pairs to upload below `url`; None means
+        every file under `src`. Raises PartialUploadError (with what got through) on failure.
+        """
 
     def exists(self, url: str) -> bool: ...
 

@@ -1,0 +1,1 @@
+"""One Transfer per URL scheme family: file, http(s), ftp(s), s3."""
