@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,13 +25,9 @@ from click.testing import CliRunner, Result
 from prometheus_client.parser import text_string_to_metric_families
 
 from tesk.cli import main
+from tests.integration.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
-
-# `tesk serve` needs the SQL store and the filer; trees without them cannot serve.
-pytest.importorskip("tesk.store.sql", reason="the SQL task store is not in this tree")
-if not hasattr(pytest.importorskip("tesk.filer"), "Filer"):
-    pytest.skip("the filer is not in this tree", allow_module_level=True)
 
 TESK = Path(sys.executable).with_name("tesk")
 DEADLINE_S = 60.0
@@ -42,10 +35,19 @@ DEADLINE_S = 60.0
 
 @dataclass
 class Server:
-    url: str
-    files: Path
-    log: Path
-    process: subprocess.Popen[bytes]
+    live: LiveServer
+
+    @property
+    def url(self) -> str:
+        return self.live.url
+
+    @property
+    def files(self) -> Path:
+        return self.live.files
+
+    @property
+    def log(self) -> Path:
+        return self.live.log
 
     def tesk(self, *args: str, input: str | None = None) -> Result:
         env = {"TESK_URL": self.url, "TESK_TOKEN": "", "TESK_USER": "", "TESK_PASSWORD": ""}
@@ -76,63 +78,22 @@ def metric(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    # A short path: the local backend listens on a Unix socket in the data dir.
-    root = Path(tempfile.mkdtemp(prefix="tesk-cli-"))
-    files = root / "files"
-    files.mkdir()
-    log = root / "server.log"
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("tesk-cli")
     overlay = root / "overlay.yaml"
     # A transfer that cannot succeed (test_the_server_logs_...) should not be retried for long.
     overlay.write_text("custom: {filer: {retry: {attempts: 2, initial_backoff_s: 0.05}}}\n")
-    port = free_port()
-    env = {**os.environ, "TESK_LOG_FORMAT": "json"}
-    for name in ("TESK_CONFIG", "TESK_STORE_URL", "TESK_BACKEND", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(name, None)
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [
-                str(TESK), "serve",
-                "--port", str(port),
-                "--data-dir", str(root / "data"),
-                "--runtime", "bwrap",
-                "--file-root", str(files),
-                "--workers", "2",
-                "--config", str(overlay),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield Server(url, files, log, process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(root, ignore_errors=True)
+    with live_server(
+        root,
+        "--workers",
+        "2",
+        "--config",
+        str(overlay),
+        env={"TESK_LOG_FORMAT": "json"},
+        runtime="bwrap",
+    ) as live:
+        yield Server(live)
 
 
 def test_run_wait_get_and_list(server: Server) -> None:
@@ -293,7 +254,8 @@ def test_the_server_logs_json_lines_without_secrets(server: Server) -> None:
     task_id = response.json()["id"]
     assert server.tesk("wait", "--interval", "0.2", task_id).exit_code == 4  # nothing on :9
 
-    lines = server.log.read_text().splitlines()
+    # The log file holds standard output too: the start-up banner is the one line not JSON.
+    lines = [line for line in server.log.read_text().splitlines() if not line.startswith("TESK ")]
     documents = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(documents) == len(lines), [line for line in lines if not line.startswith("{")]
     mine = [d for d in documents if d.get("task_id") == task_id]
