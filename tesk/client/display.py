@@ -60,7 +60,9 @@ def print_tasks(tasks: Sequence[dict[str, Any]], stream: TextIO) -> None:
             stream.write("\t".join(row) + "\n")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "STATE", "NAME", "CREATED"):
+    # Ids stay whole (they are copied from here); other columns fold when the terminal is narrow.
+    table.add_column("ID", no_wrap=True)
+    for column in ("STATE", "NAME", "CREATED"):
         table.add_column(column, overflow="fold")
     for row in rows:
         # Text cells: names and ids are shown as they are, never read as rich markup.
@@ -125,7 +127,8 @@ def progress_display(stream: TextIO) -> LiveProgress | PlainProgress:
 
 def _progress_table(tasks: Sequence[Watched], timed_out: bool) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("TASK", "NAME", "STATE", "EXECUTORS", "FOR", "DETAIL"):
+    table.add_column("TASK", no_wrap=True)
+    for column in ("NAME", "STATE", "EXECUTORS", "FOR", "DETAIL"):
         table.add_column(column, overflow="fold")
     now = time.monotonic()
     for task in tasks:
