@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from tesk.auth.cli import user
+
 
 @click.group()
 @click.version_option(package_name="tesk")
@@ -83,3 +85,6 @@ def serve(
         config_files=config_files or None,
     )
     sys.exit(run_server(overrides, workers))
+
+
+main.add_command(user)

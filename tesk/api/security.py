@@ -14,6 +14,7 @@ from flask import Flask, current_app, g
 from foca.models.config import Config
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
+from werkzeug.http import quote_header_value
 
 from tesk.auth.authenticator import Authenticator
 from tesk.auth.identity import AuthenticationFailed, Identity
@@ -97,13 +98,25 @@ def current_caller() -> Identity | None:
     return caller
 
 
+class _Challenge(WWWAuthenticate):
+    """A challenge with quoted parameters, as RFC 7617 and RFC 6750 write them."""
+
+    def to_header(self) -> str:
+        scheme = self.type.capitalize()
+        parameters = ", ".join(
+            f"{key}={quote_header_value(value or '', allow_token=False)}"
+            for key, value in self.parameters.items()
+        )
+        return f"{scheme} {parameters}" if parameters else scheme
+
+
 def challenges() -> list[WWWAuthenticate]:
     """The WWW-Authenticate challenge of the configured mode (none when authentication is off)."""
     mode = authenticator().mode
     if mode == "basic":
-        return [WWWAuthenticate("basic", {"realm": REALM, "charset": "UTF-8"})]
+        return [_Challenge("basic", {"realm": REALM, "charset": "UTF-8"})]
     if mode == "oidc":
-        return [WWWAuthenticate("bearer", {"realm": REALM})]
+        return [_Challenge("bearer", {"realm": REALM})]
     return []
 
 

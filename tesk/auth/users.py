@@ -9,6 +9,7 @@ request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -29,8 +30,6 @@ from tesk.auth.identity import AuthenticationFailed, Identity, identity
 logger = logging.getLogger(__name__)
 
 _HASHER = PasswordHasher()
-# Verified against for unknown names, so that they take as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 _NAME_FORBIDDEN = frozenset(":,#")
 
 CACHE_TTL_S = 300.0
@@ -141,7 +140,7 @@ class UsersFile:
         if cached is not None and cached[0] > now:
             return cached[1]
         # Unknown names are checked against a dummy hash: they must not answer faster.
-        if not _verify(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+        if not _verify(user.password_hash if user else _dummy_hash(), password) or user is None:
             raise AuthenticationFailed("wrong user name or password")
         found = identity(user.name, user.groups, self._admin_group)
         with self._lock:
@@ -171,6 +170,12 @@ class UsersFile:
         except OSError:
             return None
         return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against for unknown names, so that they take as long as a wrong password."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -138,6 +138,7 @@ def attach(
         started_at=STARTED,
         check_url=urls,
         storage=storage or (lambda: ["file:///srv/data"]),
+        expose_owner=custom.auth.identity_in_metadata,
     )
     attach_service(app.app, service)
     return Api(app=app, store=store, backend=backend, urls=urls, service=service)
