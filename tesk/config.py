@@ -74,6 +74,7 @@ class LocalConfig(Section):
     max_concurrent_tasks: int = Field(default=4, ge=1)
     network: Literal["default", "none"] = "default"
     executor_user: str | None = None  # uid[:gid] executors run as where the runtime allows it
+    containers_conf: Path | None = None  # podman: CONTAINERS_CONF to use (None: podman's default)
 
 
 class KubernetesConfig(Section):

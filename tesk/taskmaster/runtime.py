@@ -29,6 +29,7 @@ class ExecutorResult:
     start_time: str
     end_time: str
     reason: str | None = None  # why it failed beyond the exit code (OOM-killed, timed out, ...)
+    system_logs: tuple[str, ...] = ()  # notes for the task's system_logs (e.g. "image ignored")
 
 
 class RuntimeFailure(Exception):

@@ -1,0 +1,223 @@
+"""The local runner: claims QUEUED tasks from the store and runs each with the engine in a thread.
+
+One runner serves a data dir (the backend holds its lock). Everything it needs to know is in the
+store: a claim is a compare-and-set QUEUED -> INITIALIZING that records the runner's id, so
+several runners could share a store safely, and a restarted runner finds the tasks it held.
+Wake-ups only make it look at the store sooner than its next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tesk.store.base import TaskRecord, TaskStore
+from tesk.taskmaster.engine import TaskEngine
+from tesk.taskmaster.runtime import Runtime
+from tesk.tes.models import Task
+from tesk.tes.progress import Progress
+from tesk.tes.states import State, is_terminal
+
+logger = logging.getLogger(__name__)
+
+STOPPED_REASON = "TESK stopped while the task was running; it was not restarted"
+LOST_REASON = "the runner lost track of the task (its final state could not be stored)"
+
+_HELD = frozenset({State.INITIALIZING, State.RUNNING})
+_ENGINE_EXIT_WAIT_S = 30.0
+
+
+class StoreReporter:
+    """Delivers progress to the store; a task found CANCELING there is cancelled at once."""
+
+    def __init__(self, store: TaskStore, task_id: str, cancelled: threading.Event) -> None:
+        self._store = store
+        self._task_id = task_id
+        self._cancelled = cancelled
+
+    def report(self, progress: Progress) -> None:
+        if self._store.update(self._task_id, progress) is not None:
+            return
+        if not is_terminal(progress.state):
+            current = self._store.get(self._task_id)
+            if current is not None and current.state == State.CANCELING:
+                self._cancelled.set()
+
+
+@dataclass
+class _Running:
+    record: TaskRecord
+    cancelled: threading.Event
+    thread: threading.Thread
+
+
+class Runner:
+    def __init__(
+        self,
+        store: TaskStore,
+        make_runtime: Callable[[Task], Runtime],
+        *,
+        runner_id: str,
+        max_concurrent: int,
+        poll_interval_s: float = 1.0,
+        orphan_check_s: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._make_runtime = make_runtime
+        self.runner_id = runner_id
+        self._max = max_concurrent
+        self._poll = poll_interval_s
+        self._orphan_check = orphan_check_s
+        self._lock = threading.Lock()
+        self._running: dict[str, _Running] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._loop_thread = threading.Thread(target=self._loop, name="tesk-runner", daemon=True)
+        self._next_orphan_check = 0.0
+
+    def start(self) -> None:
+        self.recover()
+        self._loop_thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    def recover(self) -> None:
+        """Settle the tasks a dead process of this runner held; QUEUED ones are simply claimed."""
+        for record in self._store.find(_HELD, worker=self.runner_id):
+            logger.warning("task %s was left %s by a stopped runner", record.id, record.state)
+            self._store.update(
+                record.id,
+                Progress(State.SYSTEM_ERROR, system_logs=(STOPPED_REASON,)),
+                expected=_HELD,
+            )
+        for record in self._store.find({State.CANCELING}, worker=self.runner_id):
+            self._store.update(record.id, Progress(State.CANCELED), expected={State.CANCELING})
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._tick()
+            except Exception:
+                logger.exception("runner: looking at the store failed; trying again")
+            self._wake.wait(self._poll)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        self._sweep_canceling()
+        if time.monotonic() >= self._next_orphan_check:
+            self._next_orphan_check = time.monotonic() + self._orphan_check
+            self._fail_orphans()
+        self._claim()
+
+    def _sweep_canceling(self) -> None:
+        for record in self._store.find({State.CANCELING}, worker=self.runner_id):
+            with self._lock:
+                entry = self._running.get(record.id)
+            if entry is not None:
+                entry.cancelled.set()
+            else:
+                self._store.update(record.id, Progress(State.CANCELED), expected={State.CANCELING})
+
+    def _fail_orphans(self) -> None:
+        """Tasks held here that no engine runs (their final report was lost)."""
+        for record in self._store.find(_HELD, worker=self.runner_id):
+            with self._lock:
+                if record.id in self._running:
+                    continue
+            self._store.update(
+                record.id, Progress(State.SYSTEM_ERROR, system_logs=(LOST_REASON,)), expected=_HELD
+            )
+
+    def _claim(self) -> None:
+        with self._lock:
+            free = self._max - len(self._running)
+        if free <= 0 or self._stopping.is_set():
+            return
+        for record in self._store.find({State.QUEUED}):
+            if free <= 0 or self._stopping.is_set():
+                return
+            claimed = self._store.update(
+                record.id,
+                Progress(State.INITIALIZING),
+                expected={State.QUEUED},
+                worker=self.runner_id,
+            )
+            if claimed is None:
+                continue  # cancelled meanwhile, or claimed by another runner
+            self._start_engine(claimed)
+            free -= 1
+
+    def _start_engine(self, record: TaskRecord) -> None:
+        cancelled = threading.Event()
+        thread = threading.Thread(
+            target=self._execute, args=(record, cancelled), name=f"tesk-task-{record.id}"
+        )
+        with self._lock:
+            self._running[record.id] = _Running(record, cancelled, thread)
+        thread.start()
+
+    def _execute(self, record: TaskRecord, cancelled: threading.Event) -> None:
+        try:
+            runtime = self._make_runtime(record.task)
+            engine = TaskEngine(
+                record.task,
+                runtime,
+                StoreReporter(self._store, record.id, cancelled),
+                cancelled,
+                initial_log=record.log,
+                first_seq=record.seq + 1,
+            )
+            engine.run()
+        except Exception as exc:
+            logger.exception("task %s could not be run", record.id)
+            try:
+                self._store.update(
+                    record.id,
+                    Progress(
+                        State.SYSTEM_ERROR,
+                        system_logs=(f"the task could not be started: {exc}",),
+                    ),
+                    expected=_HELD,
+                )
+            except Exception:
+                logger.exception("task %s: storing its failure failed", record.id)
+        finally:
+            with self._lock:
+                self._running.pop(record.id, None)
+            self._wake.set()
+
+    def stop(self, grace_s: float) -> None:
+        """Take no more tasks; give running ones `grace_s` to finish, then stop them.
+
+        A stopped task ends SYSTEM_ERROR with the reason (it is never re-run); one that was being
+        cancelled ends CANCELED.
+        """
+        self._stopping.set()
+        self._wake.set()
+        if self._loop_thread.is_alive():
+            self._loop_thread.join()
+        deadline = time.monotonic() + grace_s
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            remaining = list(self._running.values())
+        for entry in remaining:
+            try:
+                self._store.update(
+                    entry.record.id,
+                    Progress(State.SYSTEM_ERROR, system_logs=(STOPPED_REASON,)),
+                    expected=_HELD,
+                )
+            except Exception:
+                logger.exception("task %s: storing its stop failed", entry.record.id)
+            entry.cancelled.set()
+        for entry in remaining:
+            entry.thread.join(_ENGINE_EXIT_WAIT_S)

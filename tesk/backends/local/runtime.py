@@ -1,0 +1,266 @@
+"""The Runtime of one task on this machine: a directory as volume, in-process filer stages,
+executors started by a Launcher (bwrap, docker or podman)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from tesk.backends.local.launcher import (
+    Bind,
+    ExecutorUser,
+    Launched,
+    Launcher,
+    LaunchRefused,
+    LaunchSpec,
+)
+from tesk.backends.local.layout import TaskDir, check_task_id
+from tesk.backends.local.logtail import read_tail
+from tesk.backends.local.stager import Stager
+from tesk.taskmaster.runtime import (
+    ExecutorResult,
+    InputsStaged,
+    OutputsStaged,
+    RuntimeFailure,
+    StageError,
+)
+from tesk.taskmaster.volumes import host_path, mount_points
+from tesk.tes.models import Executor, Resources, Task, timestamp
+
+T = TypeVar("T")
+
+_CANCEL_POLL_S = 0.05
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        task_dir: TaskDir,
+        launcher: Launcher,
+        stager: Stager,
+        *,
+        labels: Mapping[str, str] | None = None,
+        log_tail_bytes: int = 64 * 1024,
+        user: ExecutorUser | None = None,
+    ) -> None:
+        self._dir = task_dir
+        self._launcher = launcher
+        self._stager = stager
+        self._labels = dict(labels or {})
+        self._tail_bytes = log_tail_bytes
+        self._user = user
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self._current: Launched | None = None
+        self._mounts: list[str] = []
+        self._noted = False
+
+    @property
+    def volume(self) -> Path:
+        return self._dir.volume
+
+    def prepare(self, task: Task) -> None:
+        check_task_id(task.id)
+        self._mounts = mount_points(task)
+        # Traversable, not listable: an unprivileged sandbox must reach its bind sources.
+        for directory in (self._dir.root.parent, self._dir.root):
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o711)
+        self._dir.volume.mkdir(exist_ok=True)
+        self._dir.logs.mkdir(exist_ok=True)
+        for point in self._mounts:
+            self._host(point).mkdir(parents=True, exist_ok=True)
+
+    def stage_inputs(self, task: Task) -> InputsStaged:
+        staged = self._interruptible(
+            "input staging", lambda: self._stager.stage_inputs(task, self._dir.volume)
+        )
+        if self._user is not None:
+            _chown_tree(self._dir.volume, self._user)
+        return staged
+
+    def run_executor(
+        self, task: Task, index: int, executor: Executor, resources: Resources | None
+    ) -> ExecutorResult:
+        spec = self._spec(task, index, executor, resources)
+        start = timestamp()
+        with self._lock:
+            if self._cancelled.is_set():
+                raise RuntimeFailure("the task was cancelled")
+            try:
+                launched = self._launcher.launch(spec)
+            except LaunchRefused as exc:
+                raise RuntimeFailure(str(exc)) from exc
+            except OSError as exc:
+                raise RuntimeFailure(f"{self._launcher.name} could not be started: {exc}") from exc
+            self._current = launched
+        try:
+            outcome = launched.wait()
+        finally:
+            with self._lock:
+                self._current = None
+        end = timestamp()
+        if outcome.failure is not None:
+            raise RuntimeFailure(f"{self._launcher.name}: {outcome.failure}")
+        return ExecutorResult(
+            exit_code=outcome.exit_code,
+            stdout_tail=read_tail(spec.stdout, self._tail_bytes),
+            stderr_tail=read_tail(spec.stderr, self._tail_bytes),
+            start_time=start,
+            end_time=end,
+            reason=outcome.reason,
+            system_logs=self._runtime_notes(task),
+        )
+
+    def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
+        return self._interruptible(
+            "output staging",
+            lambda: self._stager.stage_outputs(task, self._dir.volume, executors_failed),
+        )
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        with self._lock:
+            current = self._current
+        if current is not None:
+            current.kill()
+
+    def cleanup(self) -> None:
+        try:
+            shutil.rmtree(self._dir.root)
+        except FileNotFoundError:
+            return
+        except OSError:
+            # A cancelled transfer may still be writing into it; it removes the rest when done.
+            shutil.rmtree(self._dir.root)
+
+    def _host(self, path: str) -> Path:
+        try:
+            return host_path(self._dir.volume, path)
+        except ValueError as exc:
+            raise RuntimeFailure(str(exc)) from exc
+
+    def _spec(
+        self, task: Task, index: int, executor: Executor, resources: Resources | None
+    ) -> LaunchSpec:
+        tmp = self._dir.tmp(index)
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+            tmp.parent.chmod(0o711)
+            tmp.chmod(0o1777)
+            workdir = executor.workdir
+            if workdir:
+                self._make_workdir(workdir, tmp)
+            stdout = self._stream(executor.stdout, f"{index}.stdout")
+            stderr = self._stream(executor.stderr, f"{index}.stderr")
+        except OSError as exc:
+            raise RuntimeFailure(f"executor {index}: {exc}") from exc
+        stdin = None
+        if executor.stdin:
+            stdin = self._host(executor.stdin)
+            if not stdin.is_file():
+                raise RuntimeFailure(f"stdin {executor.stdin} is not a file in the task volume")
+        binds = [Bind(tmp, "/tmp"), *(Bind(self._host(p), p) for p in self._mounts)]
+        return LaunchSpec(
+            name=f"tesk-{task.id}-{index}",
+            image=executor.image,
+            command=list(executor.command),
+            binds=binds,
+            workdir=workdir,
+            stdout=stdout,
+            stderr=stderr,
+            stdin=stdin,
+            env=dict(executor.env or {}),
+            cpu_cores=resources.cpu_cores if resources else None,
+            ram_gb=resources.ram_gb if resources else None,
+            labels=self._labels,
+        )
+
+    def _make_workdir(self, workdir: str, tmp: Path) -> None:
+        """Create a working directory that lies on the task's own storage (as docker would)."""
+        target: Path | None = None
+        if any(_within(workdir, point) for point in self._mounts):
+            target = self._host(workdir)
+        elif _within(workdir, "/tmp"):
+            target = tmp / os.path.relpath(workdir, "/tmp")
+        if target is None or target.is_dir():
+            return
+        created = target
+        while not created.parent.exists():
+            created = created.parent
+        target.mkdir(parents=True, exist_ok=True)
+        if self._user is not None:
+            _chown_tree(created, self._user)
+
+    def _stream(self, tes_path: str | None, fallback: str) -> Path:
+        if not tes_path:
+            return self._dir.logs / fallback
+        path = self._host(tes_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _runtime_notes(self, task: Task) -> tuple[str, ...]:
+        """What this runtime does not do that the task may expect; said once per task."""
+        if self._noted:
+            return ()
+        self._noted = True
+        notes: list[str] = []
+        name = self._launcher.name
+        if self._launcher.ignores_images:
+            images = ", ".join(sorted({e.image for e in task.executors}))
+            notes.append(
+                f"the {name} runtime ignores container images ({images}): executors run the "
+                "host's programs, with the host's file system read-only"
+            )
+        resources = task.resources
+        if (
+            not self._launcher.enforces_resources
+            and resources is not None
+            and (resources.cpu_cores or resources.ram_gb)
+        ):
+            notes.append(f"the {name} runtime does not enforce cpu_cores and ram_gb limits")
+        return tuple(notes)
+
+    def _interruptible(self, what: str, work: Callable[[], T]) -> T:
+        """Run a filer stage in a helper thread that a cancel stops waiting for.
+
+        A transfer cannot be interrupted from outside; a cancelled one is left to end on its
+        own, and whatever it wrote is removed when it does.
+        """
+        results: list[T] = []
+        errors: list[BaseException] = []
+        finished = threading.Event()
+
+        def target() -> None:
+            try:
+                results.append(work())
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                finished.set()
+                if self._cancelled.is_set():
+                    shutil.rmtree(self._dir.root, ignore_errors=True)
+
+        helper = threading.Thread(target=target, name=f"tesk-{what}", daemon=True)
+        helper.start()
+        while not finished.wait(_CANCEL_POLL_S):
+            if self._cancelled.is_set():
+                raise StageError(f"{what} interrupted: the task was cancelled")
+        if errors:
+            raise errors[0]
+        return results[0]
+
+
+def _chown_tree(root: Path, user: ExecutorUser) -> None:
+    os.chown(root, user.uid, user.gid)
+    for directory, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            os.chown(os.path.join(directory, name), user.uid, user.gid, follow_symlinks=False)

@@ -1,0 +1,501 @@
+"""The local Runtime contract, run against every runtime this machine has.
+
+bwrap always (scripts/test-setup.sh installs it); podman when scripts/test-setup.d/podman.sh
+imported its test image (TESK_TEST_PODMAN_IMAGE). Commands stick to what both the host and a
+busybox image provide.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tesk.backends.local.choose import build_launcher
+from tesk.backends.local.container import ContainerLauncher
+from tesk.backends.local.launcher import LABEL_TASK, ExecutorUser, Launcher
+from tesk.backends.local.layout import DataDir
+from tesk.backends.local.logtail import read_tail
+from tesk.backends.local.runtime import LocalRuntime
+from tesk.config import LocalConfig
+from tesk.taskmaster.runtime import ExecutorResult, RuntimeFailure
+from tesk.tes.models import Executor, Input, Resources, Task
+from tests.fakes.fake_stager import FakeStager
+
+PODMAN_IMAGE = os.environ.get("TESK_TEST_PODMAN_IMAGE")
+
+KINDS = [
+    pytest.param(
+        "bwrap",
+        marks=pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed"),
+    ),
+    pytest.param(
+        "podman",
+        marks=[
+            pytest.mark.podman,
+            pytest.mark.skipif(
+                PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set (test-setup)"
+            ),
+        ],
+    ),
+]
+
+
+def processes_with(marker: str, *, command: str | None = None) -> list[int]:
+    """Pids of live processes whose command line contains `marker` (and starts with `command`)."""
+    found = []
+    needle = marker.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline and (command is None or cmdline.startswith(command.encode() + b"\0")):
+            found.append(int(entry.name))
+    return found
+
+
+def running(marker: str) -> bool:
+    """Whether the executor's own shell (not just its launcher) runs."""
+    return bool(processes_with(marker, command="sh"))
+
+
+def wait_for(condition: object, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def start_executor(
+    runtime: LocalRuntime, task: Task
+) -> tuple[threading.Thread, list[ExecutorResult | RuntimeFailure]]:
+    """Run the task's first executor in a thread; its result or failure lands in the list."""
+    outcome: list[ExecutorResult | RuntimeFailure] = []
+
+    def run() -> None:
+        try:
+            outcome.append(runtime.run_executor(task, 0, task.executors[0], None))
+        except RuntimeFailure as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+@dataclass
+class Sandbox:
+    """A data dir and a launcher of one kind; runs tasks through LocalRuntime."""
+
+    kind: str
+    data: DataDir
+    launcher: Launcher
+    image: str
+    tail_bytes: int = 64 * 1024
+    user: ExecutorUser | None = None
+
+    def task(self, *executors: Executor, **fields: object) -> Task:
+        return Task(id=f"t{uuid.uuid4().hex[:12]}", executors=list(executors), **fields)  # type: ignore[arg-type]
+
+    def executor(self, script: str, **fields: object) -> Executor:
+        return Executor(image=self.image, command=["sh", "-c", script], **fields)  # type: ignore[arg-type]
+
+    def runtime(self, task: Task) -> LocalRuntime:
+        return LocalRuntime(
+            self.data.task(task.id),
+            self.launcher,
+            FakeStager(),
+            labels={LABEL_TASK: task.id or ""},
+            log_tail_bytes=self.tail_bytes,
+            user=self.user,
+        )
+
+    def run(self, task: Task) -> list[ExecutorResult]:
+        runtime = self.runtime(task)
+        runtime.prepare(task)
+        runtime.stage_inputs(task)
+        try:
+            return [
+                runtime.run_executor(task, i, e, task.resources)
+                for i, e in enumerate(task.executors)
+            ]
+        finally:
+            runtime.cleanup()
+
+    def run_one(self, script: str, **fields: object) -> ExecutorResult:
+        return self.run(self.task(self.executor(script, **fields)))[0]
+
+
+def make_sandbox(kind: str, data_root: Path, **config: object) -> Sandbox:
+    local = LocalConfig(runtime=kind, **config)  # type: ignore[arg-type]
+    launcher = build_launcher(kind, local, hidden=[data_root])
+    launcher.check()
+    user = ExecutorUser.parse(local.executor_user) if local.executor_user else None
+    image = PODMAN_IMAGE if kind == "podman" else "ignored:latest"
+    return Sandbox(kind, DataDir(data_root), launcher, image or "", user=user)
+
+
+@pytest.fixture
+def data_root() -> Iterator[Path]:
+    # Not under /tmp: every sandbox has its own /tmp, which would hide the data dir anyway.
+    root = Path(tempfile.mkdtemp(prefix="tesk-runtime-test-", dir="/var/tmp"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def box(kind: str, data_root: Path) -> Sandbox:
+    return make_sandbox(kind, data_root)
+
+
+def test_exit_codes(box: Sandbox) -> None:
+    assert box.run_one("exit 0").exit_code == 0
+    assert box.run_one("exit 3").exit_code == 3
+
+
+def test_a_missing_command_exits_127(box: Sandbox) -> None:
+    task = box.task(Executor(image=box.image, command=["tesk-no-such-command"]))
+    assert box.run(task)[0].exit_code == 127
+
+
+def test_stdout_and_stderr_go_to_the_volume_files_and_tails(box: Sandbox) -> None:
+    task = box.task(
+        box.executor("echo out; echo err >&2; ls /logs", stdout="/logs/stdout"),
+        box.executor("true", stderr="/logs/err/stderr"),
+        volumes=["/logs"],
+    )
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    first = runtime.run_executor(task, 0, task.executors[0], None)
+    assert first.stdout_tail == "out\nstdout\n"
+    assert first.stderr_tail == "err\n"
+    assert (runtime.volume / "logs" / "stdout").read_text() == "out\nstdout\n"
+    runtime.run_executor(task, 1, task.executors[1], None)
+    assert (runtime.volume / "logs" / "err" / "stderr").read_text() == ""
+    runtime.cleanup()
+    assert not box.data.task(task.id).root.exists()
+
+
+def test_logs_without_a_path_go_to_the_task_log_dir(box: Sandbox) -> None:
+    task = box.task(box.executor("echo hello; echo oops >&2"))
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    result = runtime.run_executor(task, 0, task.executors[0], None)
+    logs = box.data.task(task.id).logs
+    assert (logs / "0.stdout").read_text() == "hello\n"
+    assert (logs / "0.stderr").read_text() == "oops\n"
+    assert result.stdout_tail == "hello\n"
+    runtime.cleanup()
+
+
+def test_tails_keep_only_the_end(box: Sandbox) -> None:
+    box.tail_bytes = 10
+    result = box.run_one("i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); done")
+    assert result.stdout_tail == "18\nline19\n"
+
+
+def test_stdin_comes_from_the_volume(box: Sandbox) -> None:
+    task = box.task(
+        box.executor("tr a-z A-Z", stdin="/in/words.txt"),
+        inputs=[Input(path="/in/words.txt", content="some words\n")],
+    )
+    assert box.run(task)[0].stdout_tail == "SOME WORDS\n"
+
+
+def test_a_missing_stdin_is_a_runtime_failure(box: Sandbox) -> None:
+    task = box.task(box.executor("cat", stdin="/in/none.txt"), volumes=["/in"])
+    with pytest.raises(RuntimeFailure, match="stdin"):
+        box.run(task)
+
+
+def test_workdir_is_used_and_created_on_the_volume(box: Sandbox) -> None:
+    task = box.task(box.executor("pwd; touch here", workdir="/work/a/b"), volumes=["/work"])
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    result = runtime.run_executor(task, 0, task.executors[0], None)
+    assert result.stdout_tail == "/work/a/b\n"
+    assert (runtime.volume / "work" / "a" / "b" / "here").exists()
+    runtime.cleanup()
+
+
+def test_without_workdir_commands_start_at_the_root(box: Sandbox) -> None:
+    # The busybox test image sets no working directory; bwrap has no image.
+    assert box.run_one("pwd").stdout_tail == "/\n"
+
+
+def test_environment_variables(box: Sandbox) -> None:
+    env = {"GREETING": "hello world", "MULTI": "a\nb", "PATH": "/usr/bin:/bin"}
+    result = box.run_one('echo "$GREETING"; echo "$MULTI"; echo "$PATH"', env=env)
+    assert result.stdout_tail == "hello world\na\nb\n/usr/bin:/bin\n"
+
+
+def test_new_top_level_paths_are_shared_between_executors(box: Sandbox) -> None:
+    name = f"tesk{uuid.uuid4().hex[:8]}"
+    task = box.task(
+        box.executor(f"mkdir -p /{name}/deep && echo data > /{name}/deep/file"),
+        box.executor(f"cat /{name}/deep/file"),
+        volumes=[f"/{name}"],
+    )
+    assert box.run(task)[1].stdout_tail == "data\n"
+
+
+def test_tmp_is_private_and_writable(box: Sandbox) -> None:
+    marker = f"tesk-marker-{uuid.uuid4().hex}"
+    task = box.task(
+        box.executor(f"echo x > /tmp/{marker} && ls /tmp"),
+        box.executor(f"test ! -e /tmp/{marker} && echo private"),
+    )
+    results = box.run(task)
+    assert results[0].stdout_tail == f"{marker}\n"
+    assert results[1].stdout_tail == "private\n"
+    assert not Path("/tmp", marker).exists()
+
+
+def test_other_tasks_and_the_data_dir_are_not_visible(box: Sandbox) -> None:
+    other = box.data.task("other-task").volume
+    other.mkdir(parents=True)
+    (other / "secret").write_text("s3cr3t")
+    result = box.run_one(
+        f"cat {other}/secret; ls {box.data.root}; ls -a {box.data.root} | wc -l; echo done"
+    )
+    assert "s3cr3t" not in result.stdout_tail
+    assert "other-task" not in result.stdout_tail
+    assert result.stdout_tail.endswith("done\n")
+
+
+def test_network_is_on_by_default(box: Sandbox) -> None:
+    result = box.run_one("tail -n +3 /proc/net/dev | grep -v ' lo:' | wc -l")
+    assert int(result.stdout_tail.strip()) > 0
+
+
+def test_network_none_leaves_only_loopback(kind: str, data_root: Path) -> None:
+    box = make_sandbox(kind, data_root, network="none")
+    result = box.run_one("tail -n +3 /proc/net/dev | grep -v ' lo:' | wc -l")
+    assert int(result.stdout_tail.strip()) == 0
+
+
+def test_executors_can_run_as_another_user(kind: str, data_root: Path) -> None:
+    box = make_sandbox(kind, data_root, executor_user="65534:65534")
+    task = box.task(
+        box.executor("id -u; id -g; cat /in/a.txt; echo made > /in/new; touch /tmp/t; echo ok"),
+        inputs=[Input(path="/in/a.txt", content="input\n")],
+    )
+    assert box.run(task)[0].stdout_tail == "65534\n65534\ninput\nok\n"
+
+
+def test_an_unrunnable_executor_is_a_runtime_failure(box: Sandbox) -> None:
+    if box.kind == "bwrap":
+        # A new directory inside the host's read-only /usr cannot be created.
+        task = box.task(box.executor("true"), volumes=[f"/usr/tesk-{uuid.uuid4().hex}"])
+        match = "read-only"
+    else:
+        # Ask for an image that is neither stored nor pullable (no registry answers).
+        task = box.task(Executor(image="localhost/tesk-no-such-image:1", command=["true"]))
+        match = "tesk-no-such-image"
+    with pytest.raises(RuntimeFailure, match=match):
+        box.run(task)
+
+
+def test_bwrap_says_once_that_images_are_ignored(box: Sandbox) -> None:
+    results = box.run(box.task(box.executor("true"), box.executor("true")))
+    if box.kind == "bwrap":
+        assert len(results[0].system_logs) == 1
+        assert "ignores container images" in results[0].system_logs[0]
+        assert results[1].system_logs == ()
+    else:
+        assert results[0].system_logs == ()
+
+
+def test_resources_are_applied_or_said_to_be_ignored(box: Sandbox) -> None:
+    task = box.task(box.executor("echo fine"), resources=Resources(cpu_cores=1, ram_gb=0.25))
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    result = runtime.run_executor(task, 0, task.executors[0], task.resources)
+    runtime.cleanup()
+    assert result.stdout_tail == "fine\n"
+    unenforced = [line for line in result.system_logs if "does not enforce" in line]
+    assert len(unenforced) == (1 if box.kind == "bwrap" else 0)
+
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
+
+
+@needs_bwrap
+def test_bwrap_host_file_system_is_read_only(data_root: Path) -> None:
+    box = make_sandbox("bwrap", data_root)
+    name = f"tesk-ro-{uuid.uuid4().hex}"
+    result = box.run_one(f"touch /usr/{name} || echo refused; ls /etc/hostname")
+    assert result.stdout_tail == "refused\n/etc/hostname\n"
+    assert not Path("/usr", name).exists()
+
+
+def test_cancel_kills_every_process_and_cleanup_removes_the_volume(box: Sandbox) -> None:
+    marker = f"tesk-cancel-{uuid.uuid4().hex}"
+    secret = f"secret-{uuid.uuid4().hex}"
+    task = box.task(
+        box.executor(f"sleep 300 & sleep 300; echo {marker}", env={"TOKEN": secret}),
+        volumes=["/work"],
+    )
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    thread, outcome = start_executor(runtime, task)
+    assert wait_for(lambda: running(marker)), "the executor never started"
+    # Environment values never appear on a command line.
+    assert processes_with(secret) == []
+    runtime.cancel()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert outcome
+    assert wait_for(lambda: processes_with(marker) == [] and processes_with("sleep 300") == [])
+    runtime.cleanup()
+    assert not box.data.task(task.id).root.exists()
+    if box.kind == "podman":
+        names = subprocess.run(
+            ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
+        ).stdout.decode()
+        assert f"tesk-{task.id}-0" not in names
+    # Nothing starts after a cancel.
+    with pytest.raises(RuntimeFailure, match="cancelled"):
+        runtime.run_executor(task, 0, task.executors[0], None)
+
+
+def test_cancel_right_after_the_start_leaves_nothing(box: Sandbox) -> None:
+    marker = f"tesk-early-{uuid.uuid4().hex}"
+    task = box.task(box.executor(f"sleep 300; echo {marker}"))
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    thread, _ = start_executor(runtime, task)
+    assert wait_for(lambda: len(processes_with(marker)) > 0)  # the launcher, at least
+    runtime.cancel()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert wait_for(lambda: processes_with(marker) == [])
+    runtime.cleanup()
+
+
+def test_tails_start_at_a_whole_character(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_bytes("aé€".encode())  # 1 + 2 + 3 bytes
+    assert read_tail(log, 4) == "€"
+    assert read_tail(log, 6) == "aé€"
+    assert read_tail(log, 0) == ""
+    assert read_tail(tmp_path / "missing", 10) == ""
+    log.write_bytes(b"\xff\xfeok")
+    assert read_tail(log, 100) == "\ufffd\ufffdok"
+
+
+def test_huge_output_keeps_memory_constant(box: Sandbox) -> None:
+    size = 256 * 1024 * 1024
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    task = box.task(box.executor(f"head -c {size} /dev/zero | tr '\\0' x", stdout="/out/big"))
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    result = runtime.run_executor(task, 0, task.executors[0], None)
+    assert (runtime.volume / "out" / "big").stat().st_size == size
+    runtime.cleanup()
+    growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert result.stdout_tail == "x" * box.tail_bytes
+    assert growth_kib < 32 * 1024, f"TESK grew by {growth_kib} KiB"
+
+
+@needs_bwrap
+def test_bwrap_sandboxes_die_with_the_runner(data_root: Path) -> None:
+    marker = f"tesk-orphan-{uuid.uuid4().hex}"
+    script = f"""
+import os, sys
+from pathlib import Path
+from tesk.backends.local.bwrap import BwrapLauncher
+from tesk.backends.local.launcher import Bind, LaunchSpec
+root = Path({str(data_root)!r})
+launcher = BwrapLauncher(hidden=[root])
+launcher.check()
+(root / "tmp").mkdir()
+spec = LaunchSpec(name="x", image="-", command=["sh", "-c", "sleep 300; echo {marker}"],
+                  binds=[Bind(root / "tmp", "/tmp")], workdir="/",
+                  stdout=root / "out", stderr=root / "err")
+launcher.launch(spec)
+print("started", flush=True)
+sys.stdin.read()
+"""
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert runner.stdout is not None
+    assert runner.stdout.readline() == b"started\n"
+    assert wait_for(lambda: running(marker))
+    runner.kill()
+    runner.wait()
+    assert wait_for(lambda: processes_with(marker) == [])
+
+
+@needs_bwrap
+def test_bwrap_leftovers_of_a_dead_runner_are_killed(data_root: Path) -> None:
+    box = make_sandbox("bwrap", data_root)
+    marker = f"tesk-leftover-{uuid.uuid4().hex}"
+    task = box.task(box.executor(f"sleep 300; echo {marker}"))
+    runtime = box.runtime(task)
+    runtime.prepare(task)
+    thread, _ = start_executor(runtime, task)
+    assert wait_for(lambda: running(marker))
+    # A new runner of the same data dir finds the sandbox by the data dir it hides.
+    make_sandbox("bwrap", data_root).launcher.remove_leftovers({})
+    thread.join(60)
+    assert wait_for(lambda: processes_with(marker) == [])
+    runtime.cleanup()
+
+
+@pytest.mark.podman
+@pytest.mark.skipif(PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set (test-setup)")
+def test_podman_finds_its_containers_conf_in_the_config(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = os.environ.get("CONTAINERS_CONF")
+    if not conf:
+        pytest.skip("the test setup configured podman system-wide")
+    monkeypatch.delenv("CONTAINERS_CONF")
+    box = make_sandbox("podman", data_root, containers_conf=conf)
+    assert box.run_one("echo configured").stdout_tail == "configured\n"
+
+
+@pytest.mark.podman
+@pytest.mark.skipif(PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set (test-setup)")
+def test_podman_leftovers_of_a_dead_runner_are_removed() -> None:
+    launcher = ContainerLauncher("podman")
+    launcher.check()
+    runner = f"local:test:{uuid.uuid4().hex}"
+    name = f"tesk-leftover-{uuid.uuid4().hex[:8]}"
+    labels = ["--label", f"io.tesk.runner={runner}"]
+    subprocess.run(
+        ["podman", "run", "-d", "--name", name, *labels, PODMAN_IMAGE or "", "sleep", "300"],
+        check=True,
+        capture_output=True,
+    )
+    launcher.remove_leftovers({"io.tesk.runner": runner})
+    listed = subprocess.run(
+        ["podman", "ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}"],
+        capture_output=True,
+        check=True,
+    )
+    assert listed.stdout.decode().strip() == ""

@@ -1,0 +1,114 @@
+"""A scripted Runtime for engine tests: records every call, can fail, block or be cancelled."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tesk.taskmaster.runtime import (
+    ExecutorResult,
+    InputsStaged,
+    OutputsStaged,
+    RuntimeFailure,
+    StageError,
+)
+from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task, timestamp
+
+BLOCK = "block"
+"""A step scripted as BLOCK waits until `cancel()` is called (a long-running executor, stage...)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one executor run does."""
+
+    exit_code: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    reason: str | None = None
+    system_logs: tuple[str, ...] = ()
+
+
+@dataclass
+class FakeRuntime:
+    executors: Sequence[Run | Exception | str] = ()
+    input_types: tuple[FileType, ...] = ()
+    inputs: Exception | str | None = None  # StageError to raise, or BLOCK
+    prepare_error: Exception | None = None
+    outputs: tuple[OutputFileLog, ...] = ()
+    output_errors: tuple[str, ...] = ()
+    outputs_raise: Exception | str | None = None
+    cleanup_error: Exception | None = None
+    on_call: Callable[[str], None] | None = None  # runs after a call is recorded
+    calls: list[str] = field(default_factory=list)
+    blocked: threading.Event = field(default_factory=threading.Event)
+    _cancel: threading.Event = field(default_factory=threading.Event)
+
+    def _enter(self, name: str) -> None:
+        self.calls.append(name)
+        if self.on_call is not None:
+            self.on_call(name)
+
+    def _block(self) -> None:
+        self.blocked.set()
+        if not self._cancel.wait(30):
+            raise AssertionError("a blocked fake runtime step was never cancelled")
+
+    def prepare(self, task: Task) -> None:
+        self._enter("prepare")
+        if self.prepare_error is not None:
+            raise self.prepare_error
+
+    def stage_inputs(self, task: Task) -> InputsStaged:
+        self._enter("stage_inputs")
+        if self.inputs == BLOCK:
+            self._block()
+            raise StageError("input staging interrupted")
+        if isinstance(self.inputs, Exception):
+            raise self.inputs
+        return InputsStaged(self.input_types)
+
+    def run_executor(
+        self, task: Task, index: int, executor: Executor, resources: Resources | None
+    ) -> ExecutorResult:
+        self._enter(f"run_executor:{index}")
+        script = self.executors[index] if index < len(self.executors) else Run()
+        start = timestamp()
+        if script == BLOCK:
+            self._block()
+            return ExecutorResult(137, "", "", start, timestamp(), reason="killed")
+        if isinstance(script, Exception):
+            raise script
+        if not isinstance(script, Run):
+            raise AssertionError(f"bad script {script!r}")
+        return ExecutorResult(
+            script.exit_code,
+            script.stdout,
+            script.stderr,
+            start,
+            timestamp(),
+            reason=script.reason,
+            system_logs=script.system_logs,
+        )
+
+    def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
+        self._enter(f"stage_outputs:failed={executors_failed}")
+        if self.outputs_raise == BLOCK:
+            self._block()
+            raise StageError("output staging interrupted")
+        if isinstance(self.outputs_raise, Exception):
+            raise self.outputs_raise
+        return OutputsStaged(self.outputs, self.output_errors)
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
+        self._cancel.set()
+
+    def cleanup(self) -> None:
+        self._enter("cleanup")
+        if self.cleanup_error is not None:
+            raise self.cleanup_error
+
+
+__all__ = ["BLOCK", "FakeRuntime", "Run", "RuntimeFailure", "StageError"]

@@ -1,0 +1,344 @@
+"""The local backend end to end: store, runner, engine and the bwrap runtime, with real processes.
+
+The memory store stands in for SQL (same semantics, checked by the store contract suite) and the
+fake stager for the filer; executors really run in bwrap sandboxes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Collection, Iterator
+from pathlib import Path
+
+import pytest
+
+from tesk.backends.base import BackendError
+from tesk.backends.local import LocalBackend
+from tesk.backends.local.runner import STOPPED_REASON
+from tesk.config import CustomConfig, LocalConfig
+from tesk.store.base import TaskRecord
+from tesk.tes.models import Executor, Input, Output, Task, TaskLog, timestamp
+from tesk.tes.progress import Progress
+from tesk.tes.states import ACTIVE, TERMINAL, State
+from tests.fakes.fake_stager import FakeStager
+from tests.fakes.memory_store import MemoryStore
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
+
+PODMAN_IMAGE = os.environ.get("TESK_TEST_PODMAN_IMAGE")
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def eventually(condition: object, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Harness:
+    def __init__(self, data_root: Path, tmp_path: Path) -> None:
+        self.data_root = data_root
+        self.tmp_path = tmp_path
+        self.store = MemoryStore()
+        self.backends: list[LocalBackend] = []
+
+    def config(self, **local: object) -> CustomConfig:
+        settings: dict[str, object] = {"runtime": "bwrap", **local}
+        return CustomConfig(data_dir=self.data_root, local=LocalConfig(**settings))  # type: ignore[arg-type]
+
+    def backend(self, *, start: bool = True, poll: float = 1.0, **local: object) -> LocalBackend:
+        backend = LocalBackend(
+            self.config(**local),
+            self.store,
+            stager=FakeStager(),
+            stop_grace_s=0.5,
+            poll_interval_s=poll,
+        )
+        if start:
+            backend.start()
+            self.backends.append(backend)
+        return backend
+
+    def record(self, *scripts: str, log: TaskLog | None = None, **fields: object) -> TaskRecord:
+        task_id = f"task-{uuid.uuid4().hex[:12]}"
+        task = Task(
+            id=task_id,
+            creation_time=timestamp(),
+            executors=[Executor(image="busybox", command=["sh", "-c", s]) for s in scripts],
+            **fields,  # type: ignore[arg-type]
+        )
+        return TaskRecord(
+            id=task_id, state=State.QUEUED, created_us=time.time_ns() // 1000, task=task, log=log
+        )
+
+    def submit(self, backend: LocalBackend, *scripts: str, **fields: object) -> str:
+        record = self.record(*scripts, **fields)
+        self.store.create(record)
+        backend.submit(record)
+        return record.id
+
+    def wait(self, task_id: str, states: Collection[State], timeout: float = 30.0) -> TaskRecord:
+        assert eventually(lambda: self.state(task_id) in states, timeout), (
+            f"task {task_id} is {self.state(task_id)}, not in {sorted(states)}"
+        )
+        record = self.store.get(task_id)
+        assert record is not None
+        return record
+
+    def state(self, task_id: str) -> State | None:
+        record = self.store.get(task_id)
+        return record.state if record else None
+
+    def cancel(self, backend: LocalBackend, task_id: str) -> None:
+        """What the service does: store CANCELING with compare-and-set, then tell the backend."""
+        record = self.store.get(task_id)
+        assert record is not None
+        if self.store.update(task_id, Progress(State.CANCELING), expected=ACTIVE) is not None:
+            backend.cancel(task_id, record.state)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    # Not under /tmp, which every sandbox replaces with its own.
+    data_root = Path(tempfile.mkdtemp(prefix="tesk-local-test-", dir="/var/tmp"))
+    harness = Harness(data_root, tmp_path)
+    yield harness
+    for backend in harness.backends:
+        backend.stop()
+    shutil.rmtree(data_root, ignore_errors=True)
+
+
+def test_a_task_runs_to_complete_with_logs_and_outputs(harness: Harness) -> None:
+    backend = harness.backend()
+    out = harness.tmp_path / "result.txt"
+    task_id = harness.submit(
+        backend,
+        "tr a-z A-Z < /data/in.txt > /data/out.txt; echo done",
+        "cat /data/out.txt >&2",
+        inputs=[Input(path="/data/in.txt", content="hello\n")],
+        outputs=[Output(path="/data/out.txt", url=out.as_uri())],
+    )
+    record = harness.wait(task_id, TERMINAL)
+
+    assert record.state == State.COMPLETE
+    assert record.worker == backend.runner_id
+    assert out.read_text() == "HELLO\n"
+    log = record.log
+    assert log is not None
+    assert log.start_time
+    assert log.end_time
+    assert [(e.exit_code, e.stdout, e.stderr) for e in log.logs] == [
+        (0, "done\n", ""),
+        (0, "", "HELLO\n"),
+    ]
+    assert [(o.path, o.size_bytes) for o in log.outputs] == [("/data/out.txt", "6")]
+    assert any("ignores container images" in line for line in log.system_logs or [])
+    assert record.seq >= 4
+    assert not harness.data_root.joinpath("tasks", task_id).exists()
+
+
+def test_warnings_from_create_are_kept(harness: Harness) -> None:
+    backend = harness.backend()
+    record = harness.record("exit 2", log=TaskLog(system_logs=["backend parameter x ignored"]))
+    harness.store.create(record)
+    backend.submit(record)
+    done = harness.wait(record.id, TERMINAL)
+    assert done.state == State.EXECUTOR_ERROR
+    assert done.log is not None
+    assert done.log.system_logs is not None
+    assert done.log.system_logs[0] == "backend parameter x ignored"
+    assert "executor 0 exited with code 2" in done.log.system_logs
+
+
+def test_a_runtime_failure_ends_system_error_with_the_reason(harness: Harness) -> None:
+    backend = harness.backend()
+    task_id = harness.submit(backend, "true", volumes=[f"/usr/tesk-{uuid.uuid4().hex}"])
+    record = harness.wait(task_id, TERMINAL)
+    assert record.state == State.SYSTEM_ERROR
+    assert record.log is not None
+    assert any("read-only" in line for line in record.log.system_logs or [])
+
+
+def test_cancel_of_a_running_task_kills_it_and_leaves_nothing(harness: Harness) -> None:
+    backend = harness.backend()
+    marker = f"tesk-cancel-{uuid.uuid4().hex}"
+    task_id = harness.submit(backend, f"echo started; sleep 300; echo {marker}")
+    harness.wait(task_id, {State.RUNNING})
+    assert eventually(lambda: len(processes_with(marker)) > 0)
+
+    harness.cancel(backend, task_id)
+    record = harness.wait(task_id, {State.CANCELED})
+
+    assert processes_with(marker) == []
+    assert not harness.data_root.joinpath("tasks", task_id).exists()
+    assert record.log is not None
+    assert record.log.end_time
+
+
+def test_cancel_of_a_queued_task_is_immediate(harness: Harness) -> None:
+    api_side = harness.backend(start=False)
+    task_id = harness.submit(api_side, "true")
+    harness.cancel(api_side, task_id)
+    assert harness.state(task_id) == State.CANCELED
+
+
+def test_api_processes_reach_the_runner_through_its_socket(harness: Harness) -> None:
+    # A runner that would not look at the store by itself for a minute: only wake-ups move it.
+    harness.backend(poll=60.0)
+    api_side = harness.backend(start=False)
+    marker = f"tesk-wake-{uuid.uuid4().hex}"
+    task_id = harness.submit(api_side, f"sleep 300; echo {marker}")
+    harness.wait(task_id, {State.RUNNING})
+    harness.cancel(api_side, task_id)
+    harness.wait(task_id, {State.CANCELED})
+    assert eventually(lambda: processes_with(marker) == [])
+
+
+def test_restart_settles_what_a_dead_runner_left(harness: Harness) -> None:
+    probe = harness.backend(start=False)
+    mine = probe.runner_id
+
+    def stored(state: State, worker: str | None) -> str:
+        record = harness.record("echo hi")
+        harness.store.create(record)
+        if state != State.QUEUED:
+            harness.store.update(record.id, Progress(State.RUNNING), worker=worker)
+            if state == State.CANCELING:
+                harness.store.update(record.id, Progress(State.CANCELING))
+        return record.id
+
+    running = stored(State.RUNNING, mine)
+    canceling = stored(State.CANCELING, mine)
+    elsewhere = stored(State.RUNNING, "local:another-host:/srv/tesk")
+    queued = stored(State.QUEUED, None)
+    leftover = harness.data_root / "tasks" / running / "volume" / "data"
+    leftover.mkdir(parents=True)
+    (leftover / "partial").write_text("x")
+
+    harness.backend()
+
+    failed = harness.wait(running, {State.SYSTEM_ERROR})
+    assert failed.log is not None
+    assert STOPPED_REASON in (failed.log.system_logs or [])
+    harness.wait(canceling, {State.CANCELED})
+    harness.wait(queued, {State.COMPLETE})
+    assert harness.state(elsewhere) == State.RUNNING
+    assert not leftover.exists()
+
+
+def test_concurrency_is_bounded(harness: Harness) -> None:
+    backend = harness.backend(max_concurrent_tasks=2)
+    wait_for_gate = "until [ -e /gate/open ]; do sleep 0.05; done"
+    ids = [harness.submit(backend, wait_for_gate, volumes=["/gate"]) for _ in range(3)]
+
+    harness.wait(ids[0], {State.RUNNING})
+    harness.wait(ids[1], {State.RUNNING})
+    time.sleep(1.5)  # more than a poll: the runner had every chance to start a third task
+    assert harness.state(ids[2]) == State.QUEUED
+
+    def open_gate(task_id: str) -> None:
+        gate = harness.data_root / "tasks" / task_id / "volume" / "gate"
+        (gate / "open").touch()
+
+    open_gate(ids[0])
+    harness.wait(ids[0], {State.COMPLETE})
+    harness.wait(ids[2], {State.RUNNING})
+    assert harness.state(ids[1]) == State.RUNNING
+    open_gate(ids[1])
+    open_gate(ids[2])
+    harness.wait(ids[1], {State.COMPLETE})
+    harness.wait(ids[2], {State.COMPLETE})
+
+
+def test_stop_ends_running_tasks_as_system_error(harness: Harness) -> None:
+    backend = harness.backend(start=False)
+    backend.start()
+    marker = f"tesk-stop-{uuid.uuid4().hex}"
+    task_id = harness.submit(backend, f"sleep 300; echo {marker}")
+    harness.wait(task_id, {State.RUNNING})
+    assert eventually(lambda: len(processes_with(marker)) > 0)
+
+    backend.stop()
+
+    record = harness.store.get(task_id)
+    assert record is not None
+    assert record.state == State.SYSTEM_ERROR
+    assert record.log is not None
+    assert STOPPED_REASON in (record.log.system_logs or [])
+    assert eventually(lambda: processes_with(marker) == [])
+    # The data dir is free for the next runner.
+    harness.backend()
+
+
+def test_one_runner_per_data_dir(harness: Harness) -> None:
+    harness.backend()
+    second = harness.backend(start=False)
+    with pytest.raises(BackendError, match="another TESK runner"):
+        second.start()
+
+
+def test_no_working_runtime_is_a_clear_startup_error(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(harness.tmp_path))
+    backend = harness.backend(start=False, runtime="auto")
+    with pytest.raises(BackendError, match="install bubblewrap"):
+        backend.start()
+    # The lock was released: a working runner can take the data dir.
+    monkeypatch.undo()
+    harness.backend()
+
+
+@pytest.mark.podman
+@pytest.mark.skipif(PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set (test-setup)")
+def test_podman_tasks_complete_and_cancel(harness: Harness) -> None:
+    backend = harness.backend(runtime="podman")
+    image = PODMAN_IMAGE or ""
+    done = harness.record("echo hi > /data/x; cat /data/x", volumes=["/data"])
+    done.task.executors[0].image = image
+    harness.store.create(done)
+    backend.submit(done)
+    record = harness.wait(done.id, TERMINAL)
+    assert record.state == State.COMPLETE
+    assert record.log is not None
+    assert record.log.logs[0].stdout == "hi\n"
+
+    marker = f"tesk-podman-cancel-{uuid.uuid4().hex}"
+    long = harness.record(f"sleep 300; echo {marker}")
+    long.task.executors[0].image = image
+    harness.store.create(long)
+    backend.submit(long)
+    harness.wait(long.id, {State.RUNNING})
+    assert eventually(lambda: len(processes_with(marker)) > 0)
+    harness.cancel(backend, long.id)
+    harness.wait(long.id, {State.CANCELED})
+    assert processes_with(marker) == []
+    names = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
+    ).stdout.decode()
+    assert f"tesk-{long.id}-0" not in names
+
+
+def test_no_backend_parameters_are_supported(harness: Harness) -> None:
+    backend = harness.backend(start=False)
+    assert list(backend.supported_backend_parameters()) == []
+    backend.check_backend_parameters({"anything": "x"})
