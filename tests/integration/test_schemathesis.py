@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,13 @@ SETTINGS = settings(
 
 
 def served_app(auth: AuthConfig) -> Any:
-    app = create_app(
+    return create_app(
         CustomConfig(auth=auth),
         store=MemoryStore(),
         backend=FakeBackend(["namespace"]),
         check_url=lambda url, for_output: None,
         storage=lambda: ["file:///srv/data"],
     ).app
-    return app
 
 
 def schema_of(app: Any) -> schemathesis.BaseSchema:
@@ -88,8 +88,6 @@ def test_open_api_conforms(case: schemathesis.Case) -> None:
 
 
 def _users_file() -> Path:
-    import tempfile
-
     path = Path(tempfile.mkdtemp(prefix="tesk-schemathesis-")) / "users"
     write_users(path, [User("fuzzer", hash_password("fuzz"))])
     return path
