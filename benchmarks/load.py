@@ -155,13 +155,17 @@ def postgres_schema(admin_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def served(store: str, workers: int = 2) -> Iterator[ServedTesk]:
+def served(
+    store: str, workers: int = 2, custom: dict[str, Any] | None = None
+) -> Iterator[ServedTesk]:
     """A fresh `tesk serve` with `store` (sqlite or postgres) and a data dir of its own."""
     root = Path(tempfile.mkdtemp(prefix="tesk-load-", dir="/var/tmp"))
     root.chmod(0o711)
     try:
         with _store_url(store) as store_url:
-            server = ServedTesk(root / "data", store_url=store_url, workers=workers)
+            server = ServedTesk(
+                root / "data", custom=custom or {}, store_url=store_url, workers=workers
+            )
             server.start()
             try:
                 yield server
@@ -188,16 +192,23 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--runner-concurrency", type=int, default=4, help="local.max_concurrent_tasks"
+    )
     args = parser.parse_args()
+    custom = {"local": {"max_concurrent_tasks": args.runner_concurrency}}
     stores = ["sqlite"] + (["postgres"] if os.environ.get(POSTGRES_ENV) else [])
-    print(f"{args.tasks} CreateTask from {args.clients} clients, {args.workers} API workers")
+    print(
+        f"{args.tasks} CreateTask from {args.clients} clients, {args.workers} API workers, "
+        f"runner concurrency {args.runner_concurrency}"
+    )
     header = (
         f"{'store':<9} {'create/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
         f"{'5xx':>4} {'listed':>7} {'list s':>7} {'info/s':>8} {'create/info':>11}"
     )
     print(header)
     for store in stores:
-        with served(store, args.workers) as server:
+        with served(store, args.workers, custom) as server:
             run = uuid.uuid4().hex
             created = create_tasks(server.url, args.tasks, args.clients, run)
             listed, list_s = list_all(server.url, run)

@@ -6,6 +6,7 @@ signal to the process group, as a crash or an OOM kill would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -92,10 +93,8 @@ class ServedTesk:
     def kill(self) -> None:
         """SIGKILL to the whole process group: no handler, no cleanup runs."""
         assert self.process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(30)
 
 

@@ -7,6 +7,7 @@ client was told which. Once the database is back, TESK serves again without a re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import shutil
@@ -43,22 +44,30 @@ class Proxy:
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._cut = False
 
     def open(self) -> None:
         listener = socket.create_server(("127.0.0.1", self.port))
+        with self._lock:
+            self._cut = False
         self._listener = listener
         self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
         self._thread.start()
 
     def cut(self) -> None:
         assert self._listener is not None
+        with self._lock:
+            self._cut = True
+        # shutdown wakes the thread blocked in accept(); close alone would let it accept once more.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         with self._lock:
             for sock in self._sockets:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
             self._sockets.clear()
 
@@ -74,6 +83,10 @@ class Proxy:
                 client.close()
                 continue
             with self._lock:
+                if self._cut:
+                    client.close()
+                    upstream.close()
+                    return
                 self._sockets += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
@@ -99,7 +112,7 @@ class Proxy:
 
 @pytest.fixture
 def through_proxy() -> Iterator[tuple[Proxy, str, sa.Engine]]:
-    """A proxy to the test PostgreSQL, a store URL (fresh schema) through it, and a direct engine."""
+    """A proxy to the test PostgreSQL, a store URL (a fresh schema) through it, a direct engine."""
     admin = os.environ[POSTGRES_ENV]
     with postgres_schema(admin) as direct_url:
         parsed = sa.make_url(direct_url)
@@ -111,10 +124,8 @@ def through_proxy() -> Iterator[tuple[Proxy, str, sa.Engine]]:
             yield proxy, proxied.render_as_string(hide_password=False), direct
         finally:
             direct.dispose()
-            try:
+            with contextlib.suppress(OSError):
                 proxy.cut()
-            except OSError:
-                pass
 
 
 def stored(direct: sa.Engine) -> tuple[set[str], set[str]]:
