@@ -12,7 +12,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Any
 from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
@@ -94,3 +98,32 @@ def _check_address(address: Address, networks: Sequence[Network], host: str) -> 
                     f"host {host!r} is in the blocked network {network} (link-local and cloud "
                     "metadata addresses are refused; see filer.blocked_networks)"
                 )
+
+
+class BlockedHostError(requests.ConnectionError):
+    """A request (or a redirect) would have gone to a blocked network."""
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter that refuses blocked hosts on every request, redirects included.
+
+    Mount it on the filer's sessions (`session.mount("http://", GuardedAdapter(networks))`, same
+    for https): the URL check at create cannot see where a name resolves or a server redirects.
+    A name that resolves elsewhere between this check and the connection (DNS rebinding) is not
+    caught; an egress firewall or NetworkPolicy is the complete answer (docs/security.md).
+    """
+
+    def __init__(self, networks: Sequence[Network], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._networks = list(networks)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        url = request.url or ""
+        try:
+            check_url_host(url, self._networks)
+            host = urlsplit(url).hostname
+            if host:
+                check_resolved(host, self._networks)
+        except ValueError as exc:
+            raise BlockedHostError(str(exc), request=request) from None
+        return super().send(request, *args, **kwargs)
