@@ -8,6 +8,7 @@ plugins send `Basic None:None`). GetServiceInfo opts out of every requirement.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -129,3 +130,18 @@ def describe_missing(description: str | None) -> str:
     scheme = {"basic": "Basic", "oidc": "Bearer"}.get(authenticator().mode, "")
     what = description or "no valid credentials"
     return f"{what}: send 'Authorization: {scheme} ...' (see the WWW-Authenticate header)"
+
+
+def exposure_warning(mode: str, host: str) -> str | None:
+    """A warning when the API runs without authentication on an address others can reach."""
+    if mode != "none" or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: assume it is reachable
+    return (
+        f"auth.mode is 'none' and the API listens on {host}: whoever reaches it can run "
+        "containers and read every task; set auth.mode to basic or oidc (docs/security.md)"
+    )

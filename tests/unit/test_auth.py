@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from foca.security import auth as foca_auth
 from pydantic import ValidationError
 
+from tesk.api.security import exposure_warning
 from tesk.app import create_app
 from tesk.auth.users import User, hash_password, write_users
 from tesk.config import AuthConfig, CustomConfig, OidcConfig
@@ -356,3 +357,25 @@ def test_an_unreachable_issuer_refuses_without_blaming_the_token() -> None:
     assert_401(response, "Bearer")
     # The token may be fine: clients must not drop it (RFC 6750: no error code).
     assert "invalid_token" not in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "warned"),
+    [
+        ("none", "127.0.0.1", False),
+        ("none", "::1", False),
+        ("none", "localhost", False),
+        ("none", "0.0.0.0", True),
+        ("none", "tesk.example.org", True),
+        ("basic", "0.0.0.0", False),
+        ("oidc", "::", False),
+    ],
+)
+def test_serving_without_auth_beyond_loopback_is_warned_about(
+    mode: str, host: str, warned: bool
+) -> None:
+    warning = exposure_warning(mode, host)
+    assert (warning is not None) == warned
+    if warning:
+        assert host in warning
+        assert "auth.mode" in warning
