@@ -138,7 +138,6 @@ def list_all(url: str, run: str, page_size: int = 2047) -> tuple[list[str], floa
 def postgres_schema(admin_url: str) -> Iterator[str]:
     """A fresh schema in the test database; yields a store URL that uses it."""
     import sqlalchemy as sa
-
     from tesk.store.database import parse_url
 
     schema = f"tesk_load_{uuid.uuid4().hex[:12]}"
