@@ -7,6 +7,7 @@ through `reduce()` with compare-and-set, so duplicated, late or reordered report
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from tesk.tes.models import FileType, TaskLog
@@ -65,8 +66,17 @@ def _merge_system_logs(
 ) -> TaskLog | None:
     earlier = list(previous.system_logs or []) if previous is not None else []
     fresh = list(base.system_logs or []) if base is not None else []
-    lines = earlier + [line for line in fresh if line not in earlier]
-    lines += [line for line in extra if line not in lines]
+    # A snapshot repeats every line it reported before: only its lines beyond those are new. Lines
+    # are counted, not just looked up, so an engine that logs the same line twice keeps both.
+    unmatched = Counter(earlier)
+    lines = list(earlier)
+    for line in fresh:
+        if unmatched[line] > 0:
+            unmatched[line] -= 1
+        else:
+            lines.append(line)
+    # Out-of-band lines (cancel, reconciler) may be delivered twice: they are added once.
+    lines += [line for line in dict.fromkeys(extra) if line not in lines]
     if base is None and not lines:
         return None
     merged = base.model_copy(deep=True) if base is not None else TaskLog()

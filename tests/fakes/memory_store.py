@@ -7,6 +7,7 @@ import threading
 from collections.abc import Collection
 
 from tesk.store.base import Cursor, TaskPage, TaskQuery, TaskRecord
+from tesk.tes.models import Task
 from tesk.tes.progress import Progress, TaskProgressState, reduce
 from tesk.tes.states import State
 
@@ -27,10 +28,14 @@ class MemoryStore:
             return self._tasks.get(task_id)
 
     def list_tasks(self, query: TaskQuery) -> TaskPage:
+        if query.page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {query.page_size}")
         with self._lock:
             records = sorted(self._tasks.values(), key=lambda r: (r.created_us, r.id), reverse=True)
         matching = [r for r in records if _matches(r, query)]
         page = matching[: query.page_size]
+        if not query.with_documents:
+            page = [_minimal(r) for r in page]
         more = len(matching) > query.page_size
         cursor = Cursor(page[-1].created_us, page[-1].id) if more and page else None
         return TaskPage(page, cursor)
@@ -82,6 +87,12 @@ class MemoryStore:
 
     def close(self) -> None:
         return None
+
+
+def _minimal(record: TaskRecord) -> TaskRecord:
+    """What a listing without documents holds: id, state and created_us (as the SQL store)."""
+    stub = Task.model_construct({"id"}, id=record.id, executors=[])
+    return TaskRecord(id=record.id, state=record.state, created_us=record.created_us, task=stub)
 
 
 def _matches(record: TaskRecord, query: TaskQuery) -> bool:

@@ -1,0 +1,167 @@
+"""Engines for the SQL store: URL checks, SQLite settings for several processes, error mapping."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from tesk.store.base import StoreUnavailable
+
+# How long a SQLite writer waits for another process's write lock before the caller sees an error.
+# Write transactions last milliseconds, so reaching this means the database is stuck, not busy.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+PG_CONNECT_TIMEOUT_S = 10
+PG_SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0"
+
+BEGIN_MODE = "tesk_sqlite_begin"
+"""Execution option: how a SQLite transaction begins (DEFERRED for reads, IMMEDIATE for writes)."""
+
+_URL_HELP = "expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def parse_url(url: str | sa.URL) -> sa.URL:
+    """The SQLAlchemy URL for a store URL; `postgresql://` selects the psycopg 3 driver."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        # The text may hold a password: never echo it.
+        raise ValueError(f"store URL cannot be parsed; {_URL_HELP}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported store URL scheme {parsed.drivername!r}; {_URL_HELP}")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ValueError(
+            "the SQLite store needs a file (sqlite:///PATH), not an in-memory database"
+        )
+    return parsed
+
+
+def describe(url: sa.URL) -> str:
+    """Where the database is, without user name or password."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite database {url.database}"
+    port = f":{url.port}" if url.port else ""
+    return f"PostgreSQL database {url.database or ''} on {url.host or 'localhost'}{port}"
+
+
+def create_engine(url: sa.URL, pool_size: int) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url, pool_size)
+    else:
+        engine = _postgres_engine(url, pool_size)
+    # A forked worker (gunicorn) must open its own connections, never share its parent's sockets.
+    engine_ref = weakref.ref(engine)
+    os.register_at_fork(after_in_child=lambda: _dispose_in_child(engine_ref))
+    return engine
+
+
+def _dispose_in_child(engine_ref: weakref.ref[Engine]) -> None:
+    engine = engine_ref()
+    if engine is not None:
+        engine.dispose(close=False)
+
+
+def _postgres_engine(url: sa.URL, pool_size: int) -> Engine:
+    # Every TESK query reads one page by an index; a parallel plan only adds the start-up of its
+    # workers (measured: 30 ms on a 2-core server) to a query that takes one.
+    given = url.query.get("options", "")
+    options = " ".join([*([given] if isinstance(given, str) else given), PG_SESSION_OPTIONS])
+    return sa.create_engine(
+        url.difference_update_query(["options"]),
+        pool_size=pool_size,
+        pool_pre_ping=True,  # a server restart must not surface as errors on stale connections
+        connect_args={
+            "connect_timeout": PG_CONNECT_TIMEOUT_S,
+            "application_name": "tesk",
+            "options": options.strip(),
+        },
+    )
+
+
+def _sqlite_engine(url: sa.URL, pool_size: int) -> Engine:
+    engine = sa.create_engine(
+        url, pool_size=pool_size, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # TESK emits BEGIN itself (below): the driver's implicit transactions would start writes
+        # as reads, and a read that turns into a write fails at once with "database is locked"
+        # when another process has written in between, whatever the busy timeout.
+        dbapi_connection.isolation_level = None
+        _enable_wal(dbapi_connection)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # In WAL mode NORMAL loses no committed transaction when a process crashes; only a power
+        # loss may undo the last ones, and it never corrupts the database.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(BEGIN_MODE, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _enable_wal(dbapi_connection: sqlite3.Connection) -> None:
+    """Switch the file to WAL (readers never block the writer); the mode persists in the file.
+
+    The switch takes an exclusive lock, which processes starting together may find held by each
+    other, and SQLite does not always wait for it: retry until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = dbapi_connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        if mode is None or str(mode[0]).lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot switch the database to WAL mode (got {mode})")
+        return
+
+
+def writing(engine: Engine) -> Engine:
+    """The engine for write transactions: on SQLite they take the write lock when they begin."""
+    return engine.execution_options(**{BEGIN_MODE: "IMMEDIATE"})
+
+
+@contextmanager
+def unavailable_on_error(where: str) -> Iterator[None]:
+    """Raise StoreUnavailable for every error that means the database cannot be used now.
+
+    The message names the database and the driver's reason; never the SQL parameters (task
+    documents) nor the URL's credentials, and the original exception is not chained for the same
+    reason.
+    """
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise StoreUnavailable(f"{where} is unavailable: {_reason(exc)}") from None
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise StoreUnavailable(f"{where} is unavailable: {_reason(exc)}") from None
+    except sa.exc.TimeoutError:
+        raise StoreUnavailable(f"{where} is unavailable: no free connection in the pool") from None
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    original: Any = exc.orig
+    text = str(original).strip() or type(original).__name__
+    return text.splitlines()[0]

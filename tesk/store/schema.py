@@ -1,0 +1,111 @@
+"""The tables of the SQL task store and their idempotent creation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+
+class JsonDocument(sa.types.TypeDecorator[str]):
+    """A JSON document passed through as text.
+
+    Both databases keep the text as written (PostgreSQL's `json`, not `jsonb`: it accepts the NUL
+    characters executor output may hold, keeps key order and costs no conversion), and TESK reads
+    the text back so that pydantic parses it in one pass, never via intermediate dicts.
+    """
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSON())
+        return dialect.type_descriptor(sa.JSON())
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None  # already JSON text
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None  # column_expression hands back the text
+
+    def column_expression(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        return sa.cast(column, sa.Text)
+
+
+# Ids, names and owners compare byte-wise on both databases (PostgreSQL's default collation is
+# locale-aware), so that keyset order, name-prefix ranges and the in-memory store agree.
+Key = sa.String().with_variant(sa.String(collation="C"), "postgresql")
+
+metadata = sa.MetaData()
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", Key, primary_key=True),
+    sa.Column("name", Key, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("owner", Key, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    # Bumped by every update; an UPDATE ... WHERE version = <read version> is the compare-and-set.
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("worker", Key, nullable=True),
+    # The document accepted at create, and the progress log apart from it, so that a progress
+    # update never rewrites a large task document.
+    sa.Column("task", JsonDocument, nullable=False),
+    sa.Column("log", JsonDocument, nullable=True),
+)
+
+task_tags = sa.Table(
+    "task_tags",
+    metadata,
+    sa.Column(
+        "task_id",
+        Key,
+        sa.ForeignKey("tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", Key, primary_key=True),
+    sa.Column("value", Key, nullable=False),
+    # The task's created_us (which never changes), so that a tag filter reads its tasks from the
+    # index below already in listing order.
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+# Every listing index ends in (created_us, id): a filtered listing reads its page newest first
+# straight from the index, without sorting, and finds the keyset position by a range.
+sa.Index("ix_tasks_created", tasks.c.created_us, tasks.c.id)
+sa.Index("ix_tasks_state_created", tasks.c.state, tasks.c.created_us, tasks.c.id)
+sa.Index("ix_tasks_owner_created", tasks.c.owner, tasks.c.created_us, tasks.c.id)
+# A name prefix is a range, so its matches need sorting: this index holds everything to sort.
+sa.Index("ix_tasks_name_created", tasks.c.name, tasks.c.created_us, tasks.c.id)
+sa.Index("ix_tasks_worker_state", tasks.c.worker, tasks.c.state)
+sa.Index(
+    "ix_task_tags_value_created",
+    task_tags.c.key,
+    task_tags.c.value,
+    task_tags.c.created_us,
+    task_tags.c.task_id,
+)
+sa.Index("ix_task_tags_key_created", task_tags.c.key, task_tags.c.created_us, task_tags.c.task_id)
+
+# Any constant shared by every TESK process: serialises schema creation on PostgreSQL.
+_SCHEMA_LOCK_KEY = 0x7E5C_0001
+
+
+def create_schema(conn: Connection) -> None:
+    """Create missing tables and indexes inside the caller's transaction.
+
+    Safe when several processes start at once: SQLite runs this under its write lock (the caller's
+    transaction is BEGIN IMMEDIATE) and PostgreSQL under a transaction-scoped advisory lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+    for table in metadata.sorted_tables:
+        conn.execute(CreateTable(table, if_not_exists=True))
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            conn.execute(CreateIndex(index, if_not_exists=True))

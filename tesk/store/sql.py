@@ -1,0 +1,301 @@
+"""The durable TaskStore: SQLAlchemy Core over SQLite (default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from tesk.config import CustomConfig
+from tesk.store import database
+from tesk.store.base import Cursor, StoreUnavailable, TaskPage, TaskQuery, TaskRecord
+from tesk.store.listing import page
+from tesk.store.schema import create_schema, task_tags, tasks
+from tesk.tes.errors import InvalidRequest
+from tesk.tes.models import FileType, Task, TaskLog
+from tesk.tes.progress import Progress, TaskProgressState, reduce
+from tesk.tes.states import State
+
+SQLITE_FILE = "tesk.db"
+
+# Only PostgreSQL can lose a compare-and-set race (SQLite writers hold the write lock from the
+# read on); each lost race means another update went through, so this bound is never reached in
+# practice and only guards against a livelock.
+_MAX_UPDATE_ATTEMPTS = 1000
+
+_DOCUMENT_COLUMNS = (
+    tasks.c.id,
+    tasks.c.state,
+    tasks.c.created_us,
+    tasks.c.name,
+    tasks.c.owner,
+    tasks.c.seq,
+    tasks.c.version,
+    tasks.c.worker,
+    tasks.c.task,
+    tasks.c.log,
+)
+_MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
+_TAGS_BY_ID = sa.select(task_tags.c.task_id, task_tags.c.key, task_tags.c.value).where(
+    task_tags.c.task_id.in_(sa.bindparam("ids", expanding=True))
+)
+
+_Row: TypeAlias = Row[*tuple[Any, ...]]
+
+
+class SqlStore:
+    """TaskStore on a SQL database; several processes may share one database.
+
+    Progress goes through the shared reducer with optimistic compare-and-set on `version`, so
+    concurrent writers (API workers, task runners, reconcilers) never lose each other's updates.
+    """
+
+    def __init__(self, url: str | sa.URL, *, pool_size: int = 5) -> None:
+        parsed = database.parse_url(url)
+        self._where = database.describe(parsed)
+        self._engine = database.create_engine(parsed, pool_size)
+        self._writer = database.writing(self._engine)
+        try:
+            with self._errors(), self._writer.begin() as conn:
+                create_schema(conn)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @classmethod
+    def from_config(cls, custom: CustomConfig) -> SqlStore:
+        """The configured database, or the SQLite file `tesk.db` in the data dir."""
+        url: str | sa.URL | None = custom.store.url
+        if url is None:
+            data_dir = custom.data_dir.expanduser().resolve()
+            try:
+                data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot create the data dir {data_dir}: {exc}") from exc
+            url = sa.URL.create("sqlite", database=str(data_dir / SQLITE_FILE))
+        return cls(url, pool_size=custom.store.pool_size)
+
+    def create(self, record: TaskRecord) -> None:
+        _reject_nul(record)
+        row = task_row(record)
+        tags = tag_rows(record)
+        try:
+            with self._errors(), self._writer.begin() as conn:
+                conn.execute(tasks.insert(), row)
+                if tags:
+                    conn.execute(task_tags.insert(), tags)
+        except sa.exc.IntegrityError:
+            raise ValueError(f"task {record.id} exists") from None
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self._errors(), self._engine.begin() as conn:
+            row = conn.execute(sa.select(*_DOCUMENT_COLUMNS).where(tasks.c.id == task_id)).first()
+            if row is None:
+                return None
+            return _records(conn, [row])[0]
+
+    def list_tasks(self, query: TaskQuery) -> TaskPage:
+        if query.page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {query.page_size}")
+        columns = _DOCUMENT_COLUMNS if query.with_documents else _MINIMAL_COLUMNS
+        with self._errors(), self._engine.begin() as conn:
+            rows = conn.execute(page(query, columns)).all()
+            more = len(rows) > query.page_size
+            rows = rows[: query.page_size]
+            records = _records(conn, rows) if query.with_documents else _minimal(rows)
+        cursor = Cursor(records[-1].created_us, records[-1].id) if more else None
+        return TaskPage(records, cursor)
+
+    def update(
+        self,
+        task_id: str,
+        progress: Progress,
+        *,
+        expected: Collection[State] | None = None,
+        worker: str | None = None,
+    ) -> TaskRecord | None:
+        if worker is not None and "\x00" in worker:
+            raise InvalidRequest("a worker name cannot contain NUL characters")
+        for _ in range(_MAX_UPDATE_ATTEMPTS):
+            with self._errors(), self._writer.begin() as conn:
+                outcome = _compare_and_set(conn, task_id, progress, expected, worker)
+            if not isinstance(outcome, _Conflict):
+                return outcome
+        raise StoreUnavailable(
+            f"{self._where}: task {task_id} changed under {_MAX_UPDATE_ATTEMPTS} updates in a row"
+        )
+
+    def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
+        if not states:
+            return []
+        statement = sa.select(*_DOCUMENT_COLUMNS).where(
+            tasks.c.state.in_([s.value for s in states])
+        )
+        if worker is not None:
+            statement = statement.where(tasks.c.worker == worker)
+        statement = statement.order_by(tasks.c.created_us, tasks.c.id)
+        with self._errors(), self._engine.begin() as conn:
+            return _records(conn, conn.execute(statement).all())
+
+    def ping(self) -> None:
+        with self._errors(), self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return database.unavailable_on_error(self._where)
+
+
+def task_row(record: TaskRecord) -> dict[str, Any]:
+    """The `tasks` row of a new task."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "state": record.state.value,
+        "owner": record.owner,
+        "created_us": record.created_us,
+        "seq": record.seq,
+        "version": 0,
+        "worker": record.worker,
+        "task": _task_json(record.task),
+        "log": _log_json(record.log),
+    }
+
+
+def tag_rows(record: TaskRecord) -> list[dict[str, Any]]:
+    """The `task_tags` rows of a new task."""
+    return [
+        {"task_id": record.id, "key": k, "value": v, "created_us": record.created_us}
+        for k, v in record.tags.items()
+    ]
+
+
+class _Conflict:
+    """Another writer changed the row between our read and our write."""
+
+
+_CONFLICT = _Conflict()
+
+
+def _compare_and_set(
+    conn: Connection,
+    task_id: str,
+    progress: Progress,
+    expected: Collection[State] | None,
+    worker: str | None,
+) -> TaskRecord | _Conflict | None:
+    row = conn.execute(sa.select(*_DOCUMENT_COLUMNS).where(tasks.c.id == task_id)).first()
+    if row is None:
+        return None
+    state = State(row.state)
+    if expected is not None and state not in expected:
+        return None
+    log = TaskLog.model_validate_json(row.log) if row.log is not None else None
+    # The reducer only carries input types through; the stored ones are read below when needed.
+    new = reduce(TaskProgressState(state, row.seq, log), progress)
+    if new is None:
+        return None
+    values: dict[str, Any] = {
+        "state": new.state.value,
+        "seq": new.seq,
+        "log": _log_json(new.log),
+        "version": row.version + 1,
+    }
+    if worker is not None:
+        values["worker"] = worker
+    task = Task.model_validate_json(row.task)
+    if progress.input_types is not None and new.input_types is not None:
+        _set_input_types(task, new.input_types)
+        values["task"] = _task_json(task)
+    changed = conn.execute(
+        sa.update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.version == row.version)
+        .values(**values)
+    )
+    if changed.rowcount != 1:
+        return _CONFLICT
+    return TaskRecord(
+        id=row.id,
+        state=new.state,
+        created_us=row.created_us,
+        task=task,
+        name=row.name,
+        owner=row.owner,
+        log=new.log,
+        seq=new.seq,
+        worker=worker if worker is not None else row.worker,
+        tags=_tags(conn, [task_id])[task_id],
+    )
+
+
+def _reject_nul(record: TaskRecord) -> None:
+    """Refuse what PostgreSQL's text columns cannot hold, on every database alike.
+
+    The documents are JSON, where a NUL is an escape sequence; only the indexed columns matter.
+    """
+    fields = {"id": record.id, "name": record.name, "owner": record.owner, "worker": record.worker}
+    fields |= {f"tag key {k!r}": k for k in record.tags}
+    fields |= {f"value of tag {k!r}": v for k, v in record.tags.items()}
+    for what, text in fields.items():
+        if text is not None and "\x00" in text:
+            raise InvalidRequest(f"the task's {what} cannot contain NUL characters")
+
+
+def _set_input_types(task: Task, types: Sequence[FileType]) -> None:
+    for item, kind in zip(task.inputs or [], types, strict=False):
+        item.type = kind
+
+
+def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
+    if not rows:
+        return []
+    tags = _tags(conn, [row[0] for row in rows])
+    return [
+        TaskRecord(
+            id=task_id,
+            state=State(state),
+            created_us=created_us,
+            task=Task.model_validate_json(task),
+            name=name,
+            owner=owner,
+            log=TaskLog.model_validate_json(log) if log is not None else None,
+            seq=seq,
+            worker=worker,
+            tags=tags[task_id],
+        )
+        for task_id, state, created_us, name, owner, seq, _, worker, task, log in rows
+    ]
+
+
+def _minimal(rows: Iterable[_Row]) -> list[TaskRecord]:
+    """Records that carry id, state and created_us only (the MINIMAL view needs no more)."""
+    return [
+        TaskRecord(
+            id=task_id,
+            state=State(state),
+            created_us=created_us,
+            task=Task.model_construct({"id"}, id=task_id, executors=[]),
+        )
+        for task_id, state, created_us in rows
+    ]
+
+
+def _tags(conn: Connection, task_ids: list[str]) -> defaultdict[str, dict[str, str]]:
+    found: defaultdict[str, dict[str, str]] = defaultdict(dict)
+    for task_id, key, value in conn.execute(_TAGS_BY_ID, {"ids": task_ids}).all():
+        found[task_id][key] = value
+    return found
+
+
+def _task_json(task: Task) -> str:
+    return task.model_dump_json(exclude_unset=True, exclude_none=True)
+
+
+def _log_json(log: TaskLog | None) -> str | None:
+    return None if log is None else log.model_dump_json(exclude_unset=True, exclude_none=True)
