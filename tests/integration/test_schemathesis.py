@@ -1,5 +1,6 @@
 """Property-based tests of the served TES API with Schemathesis, through the WSGI app.
 
+The app has the real SQL store (SQLite in a temporary directory) and a backend that runs nothing.
 Schemathesis generates requests from the specification TESK serves (valid ones and, in negative
 mode, invalid ones) and checks every response: no 5xx, status codes and content types the
 specification documents, bodies that match its schemas, a 4xx for invalid data, and in Basic mode
@@ -36,8 +37,8 @@ from schemathesis.checks import (
 from tesk.app import create_app
 from tesk.auth.users import User, hash_password, write_users
 from tesk.config import AuthConfig, CustomConfig
+from tesk.store.sql import SqlStore
 from tests.fakes.fake_backend import FakeBackend
-from tests.fakes.memory_store import MemoryStore
 
 MAX_EXAMPLES = 60
 CHECKS = [
@@ -60,7 +61,7 @@ SETTINGS = settings(
 def served_app(auth: AuthConfig) -> Any:
     return create_app(
         CustomConfig(auth=auth),
-        store=MemoryStore(),
+        store=SqlStore(f"sqlite:///{tempfile.mkdtemp(prefix='tesk-schemathesis-')}/tesk.db"),
         backend=FakeBackend(["namespace"]),
         check_url=lambda url, for_output: None,
         storage=lambda: ["file:///srv/data"],
