@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import sqlalchemy as sa
 
 from benchmarks.served import ServedTesk
+from tesk.store.database import parse_url
 
 POSTGRES_ENV = "TESK_TEST_POSTGRES_URL"
 
@@ -137,9 +139,6 @@ def list_all(url: str, run: str, page_size: int = 2047) -> tuple[list[str], floa
 @contextmanager
 def postgres_schema(admin_url: str) -> Iterator[str]:
     """A fresh schema in the test database; yields a store URL that uses it."""
-    import sqlalchemy as sa
-    from tesk.store.database import parse_url
-
     schema = f"tesk_load_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(parse_url(admin_url))
     with engine.begin() as conn:

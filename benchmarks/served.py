@@ -7,6 +7,7 @@ signal to the process group, as a crash or an OOM kill would.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import socket
@@ -22,6 +23,11 @@ import yaml
 
 TESK = Path(sys.executable).with_name("tesk")
 BASE_PATH = "/ga4gh/tes/v1"
+
+
+def can_serve() -> bool:
+    """Whether this checkout has every part `tesk serve` needs (the filer among them)."""
+    return hasattr(importlib.import_module("tesk.filer"), "check_url")
 
 
 def free_port() -> int:

@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 import requests
 
-from benchmarks.served import ServedTesk
+from benchmarks.served import ServedTesk, can_serve
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed"),
+    pytest.mark.skipif(not can_serve(), reason="tesk serve needs the filer"),
+]
 
 PODMAN_IMAGE = os.environ.get("TESK_TEST_PODMAN_IMAGE")
 LONG = "sleep 321"  # an executor that outlives the server; found in the process table by it

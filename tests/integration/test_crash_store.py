@@ -23,7 +23,7 @@ import requests
 import sqlalchemy as sa
 
 from benchmarks.load import create_tasks, postgres_schema
-from benchmarks.served import ServedTesk, free_port
+from benchmarks.served import ServedTesk, can_serve, free_port
 
 POSTGRES_ENV = "TESK_TEST_POSTGRES_URL"
 
@@ -31,6 +31,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"{POSTGRES_ENV} is not set"),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed"),
+    pytest.mark.skipif(not can_serve(), reason="tesk serve needs the filer"),
 ]
 
 

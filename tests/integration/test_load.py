@@ -18,11 +18,15 @@ import uuid
 import pytest
 
 from benchmarks.load import create_tasks, list_all, served
+from benchmarks.served import can_serve
 
 TASKS = 10_000
 CLIENTS = 32
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed"),
+    pytest.mark.skipif(not can_serve(), reason="tesk serve needs the filer"),
+]
 
 
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
