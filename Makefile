@@ -33,9 +33,10 @@ test: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
+# `make bench` runs every benchmark; `make bench BENCH="create_throughput list_tasks"` some.
 bench: install
-	scripts/test-setup.sh
-	. ./.cache/test-env.sh && $(BIN)/python -m benchmarks
+	scripts/test-setup.sh --bench
+	. ./.cache/test-env.sh && $(BIN)/python -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) .cache .tesk .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests use when they are missing (needs root for apt-get) and
 # starts the servers the tests need on 127.0.0.1. Writes the settings for pytest to
-# .cache/test-env.sh. Safe to run again: it only does what is not done yet.
+# .cache/test-env.sh. Safe to run again: it only does what is not done yet. With --bench, also
+# what the benchmarks use (wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .cache
@@ -16,6 +17,7 @@ command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 command -v busybox >/dev/null || [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+if [ "${1:-}" = --bench ]; then command -v wrk >/dev/null || missing+=(wrk); fi
 if ((${#missing[@]})); then
   echo "test-setup: installing ${missing[*]}"
   if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then

@@ -87,4 +87,54 @@ def serve(
     sys.exit(run_server(overrides, workers))
 
 
+@main.command()
+@click.option(
+    "--task-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The mounted task ConfigMap (task.json, taskmaster.json, filer.json).",
+)
+def taskmaster(task_dir: Path) -> None:
+    """Run one task in a Kubernetes taskmaster pod (started by the kubernetes backend)."""
+    from tesk.backends.kubernetes.taskmaster import main as run_taskmaster
+
+    sys.exit(run_taskmaster(task_dir))
+
+
+@main.command()
+@click.argument("direction", type=click.Choice(["inputs", "outputs"]))
+@click.option(
+    "--task",
+    "task_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The TES task document (JSON).",
+)
+@click.option(
+    "--filer-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The filer settings (JSON of the `filer` config section); default: built-in defaults.",
+)
+@click.option(
+    "--volume",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The task volume: every TES path P of the task lives at VOLUME/P.",
+)
+@click.option(
+    "--executors-failed", is_flag=True, help="Outputs: missing files are no error (best effort)."
+)
+def filer(
+    direction: str,
+    task_file: Path,
+    filer_config: Path | None,
+    volume: Path,
+    executors_failed: bool,
+) -> None:
+    """Stage a task's inputs into, or outputs out of, its volume; print the result as JSON."""
+    from tesk.backends.kubernetes.filerpod import run as run_filer
+
+    sys.exit(run_filer(direction, task_file, filer_config, volume, executors_failed))
+
+
 main.add_command(user)

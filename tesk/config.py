@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -77,21 +77,68 @@ class LocalConfig(Section):
     containers_conf: Path | None = None  # podman: CONTAINERS_CONF to use (None: podman's default)
 
 
+class PreemptibleConfig(Section):
+    """How `resources.preemptible: true` reaches the scheduler: where preemptible nodes are."""
+
+    node_selector: dict[str, str] = Field(
+        default_factory=dict
+    )  # e.g. {"cloud.google.com/gke-spot": "true"}
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)  # for the taints of those nodes
+
+
+class ExecutorPodConfig(Section):
+    """Defaults of executor pods; a task's resources and backend_parameters come on top."""
+
+    shell: str = (
+        "/bin/sh"  # runs the command with stdout/stderr sent to files (every image needs it)
+    )
+    default_cpu_cores: float | None = Field(default=None, gt=0)  # when a task sets no cpu_cores
+    default_ram_gb: float | None = Field(default=None, gt=0)  # when a task sets no ram_gb
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    gpu_resource: str = "nvidia.com/gpu"  # the extended resource a `gpu_count` parameter asks for
+    zone_label: str = "topology.kubernetes.io/zone"  # node label matched against resources.zones
+    # Secrets a task may name in its `image_pull_secret` backend parameter (empty: any name).
+    allowed_image_pull_secrets: list[str] = Field(default_factory=list)
+
+
 class KubernetesConfig(Section):
     namespace: str = "default"
     image: str = "tesk:latest"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    image_pull_secrets: list[str] = Field(
+        default_factory=list
+    )  # for the TESK image (taskmaster, filer)
+    # Tells the tasks of several TESK deployments sharing a namespace apart (a label value).
+    instance: str = Field(default="tesk", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    kubeconfig: Path | None = (
+        None  # None: in-cluster credentials, else $KUBECONFIG / ~/.kube/config
+    )
     taskmaster_service_account: str = "tesk-taskmaster"
+    taskmaster_cpu: str = "100m"  # requests of the taskmaster container (no CPU limit)
+    taskmaster_memory: str = "256Mi"  # request and limit of the taskmaster and filer containers
     storage_class: str | None = None
+    volume_access_mode: Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"] = (
+        "ReadWriteOnce"
+    )
     default_disk_gb: float = Field(default=1.0, gt=0)
+    # Group that owns the task volume in filer and executor pods (pod securityContext.fsGroup), so
+    # the filer (uid 10001 in TESK's image) and non-root executors can write to it; None: unset.
+    volume_fs_group: int | None = Field(default=10001, ge=0)
     pending_timeout_s: int = Field(default=600, ge=1)
     ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+    resync_interval_s: float = Field(default=60.0, gt=0)  # full comparison of store and cluster
     # Executor pods run as this account (None: the namespace's default); they never mount its token.
     executor_service_account: str | None = None
     # Secrets given to filer pods only, never to executors: one whose keys become environment
     # variables (e.g. AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL), one holding a `.netrc` file (FTP/HTTP).
     filer_env_secret: str | None = None
     filer_netrc_secret: str | None = None
+    # Mount filer.file_roots into filer pods from the node (hostPath): for file:// URLs on a file
+    # system every node mounts at the same place (NFS, Lustre, a one-node cluster).
+    file_roots_host_path: bool = False
+    executor: ExecutorPodConfig = ExecutorPodConfig()
+    preemptible: PreemptibleConfig = PreemptibleConfig()
 
 
 class LimitsConfig(Section):

@@ -1,0 +1,110 @@
+"""Connecting to the Kubernetes API: in-cluster credentials first, else a kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from tesk.backends.base import BackendError
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+# The client's own annotations are partial (untyped functions, model classes where the API takes
+# plain JSON too): TESK calls it through `Any` and keeps its own types at the edges.
+_config: Any = config
+_client: Any = client
+_watch: Any = watch
+
+
+def retry_policy() -> urllib3.Retry:
+    """Retry what the API server did not process: refused connections and 429 (API priority and
+    fairness). A request that may have been processed (read error, 5xx) is never sent again."""
+    return urllib3.Retry(
+        total=6,
+        connect=6,
+        read=0,
+        status=6,
+        backoff_factor=0.5,
+        status_forcelist=(429,),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+def load_api_client(kubeconfig: Path | None = None) -> client.ApiClient:
+    """An ApiClient for the configured kubeconfig, else in-cluster, else $KUBECONFIG/~/.kube."""
+    configuration: Any = _client.Configuration()
+    if kubeconfig is None:
+        try:
+            _config.load_incluster_config(client_configuration=configuration)
+        except ConfigException:
+            logger.debug("no in-cluster credentials; trying a kubeconfig")
+            _from_kubeconfig(None, configuration)
+    else:
+        _from_kubeconfig(str(kubeconfig), configuration)
+    configuration.retries = retry_policy()
+    api: client.ApiClient = _client.ApiClient(configuration)
+    return api
+
+
+def _from_kubeconfig(path: str | None, configuration: Any) -> None:
+    try:
+        _config.load_kube_config(config_file=path, client_configuration=configuration)
+    except (ConfigException, OSError) as exc:
+        where = path or "$KUBECONFIG or ~/.kube/config"
+        raise BackendError(
+            f"no Kubernetes credentials: not in a cluster, and no usable kubeconfig at {where} "
+            f"({exc})"
+        ) from None
+
+
+@dataclass
+class Kube:
+    """The API groups TESK uses, over one ApiClient."""
+
+    api: client.ApiClient
+
+    def __post_init__(self) -> None:
+        self._api: Any = self.api
+        self.core: Any = _client.CoreV1Api(self.api)
+        self.batch: Any = _client.BatchV1Api(self.api)
+
+    def to_dict(self, obj: Any) -> Obj:
+        """API JSON (camelCase) of a deserialised object."""
+        if isinstance(obj, dict):
+            return obj
+        data = self._api.sanitize_for_serialization(obj)
+        return data if isinstance(data, dict) else {}
+
+    def close(self) -> None:
+        self._api.close()
+
+
+def new_watch() -> Any:
+    """A `kubernetes.watch.Watch` (untyped in the client)."""
+    return _watch.Watch()
+
+
+def status_of(exc: ApiException) -> int:
+    return int(exc.status or 0)
+
+
+def describe(exc: ApiException) -> str:
+    """The API server's message of a failed call (a Status body), else the HTTP reason."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return f"{exc.status} {message or exc.reason}"

@@ -1,0 +1,64 @@
+"""`tesk filer`: one filer stage in a filer pod; the last line printed is its JSON result.
+
+The taskmaster reads that line from the pod log. Diagnostics go to stderr; the exit code is 0
+when the stage worked (output files that could not be uploaded are listed in the result) and 1
+when it failed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tesk.config import FilerConfig
+from tesk.tes.models import Task
+
+RESULT_FORMAT = 1
+
+
+def run(
+    direction: str,
+    task_file: Path,
+    filer_config: Path | None,
+    volume: Path,
+    executors_failed: bool,
+) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        task = Task.model_validate_json(task_file.read_text())
+        config = (
+            FilerConfig.model_validate_json(filer_config.read_text())
+            if filer_config is not None
+            else FilerConfig()
+        )
+    except (OSError, ValidationError) as exc:
+        return _print({"format": RESULT_FORMAT, "stage": direction, "ok": False, "error": str(exc)})
+    try:
+        stage = importlib.import_module("tesk.filer").run_stage
+    except (ImportError, AttributeError) as exc:
+        return _print(
+            {
+                "format": RESULT_FORMAT,
+                "stage": direction,
+                "ok": False,
+                "error": f"the filer cannot be loaded: {exc}",
+            }
+        )
+    result: dict[str, Any] = stage(direction, task, volume, config, executors_failed)
+    return _print(result)
+
+
+def _print(result: dict[str, Any]) -> int:
+    sys.stderr.flush()
+    print(json.dumps(result, separators=(",", ":")), flush=True)
+    return 0 if result.get("ok") else 1

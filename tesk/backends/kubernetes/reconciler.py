@@ -1,0 +1,298 @@
+"""The API side of the Kubernetes backend: brings the store in line with the cluster.
+
+It watches (by label) the taskmaster Jobs and the status ConfigMaps of this TESK instance:
+
+- a status ConfigMap's snapshot is applied with store.update (the reducer's compare-and-set makes
+  repeated, late or concurrent applications harmless, so every API replica may run this);
+- a finished Job gets its final snapshot applied; a task its taskmaster left unfinished ends
+  SYSTEM_ERROR with the reason, and a failed taskmaster's Job is deleted so nothing it started
+  keeps running;
+- a deleted Job ends a CANCELING task as CANCELED (the Job goes last: everything it owned is gone)
+  and any other unfinished task as SYSTEM_ERROR;
+- a Job that has run past the pending timeout without its taskmaster ever reporting (it could not
+  be scheduled, or its image not pulled) ends the task SYSTEM_ERROR and is deleted;
+- a Job of a task the store has as CANCELING or CANCELED is deleted (a cancel that raced submit).
+
+`resync` compares every unfinished stored task with the Jobs that exist: the same rules, plus
+submitting again a QUEUED task whose Job was never created (the API died between store and
+submit).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from tesk.backends.kubernetes import names, snapshot
+from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.informer import PAGE_SIZE, Informer
+from tesk.backends.kubernetes.status import (
+    JobOutcome,
+    JobPhase,
+    creation_time,
+    job_outcome,
+    settle_state,
+)
+from tesk.config import KubernetesConfig
+from tesk.store.base import TaskRecord, TaskStore
+from tesk.tes.progress import Progress
+from tesk.tes.states import State, is_terminal
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+UNFINISHED = frozenset({State.QUEUED, State.INITIALIZING, State.RUNNING, State.CANCELING})
+RESUBMIT_AFTER_S = 120.0  # a QUEUED task without a Job is submitted again after this long
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        config: KubernetesConfig,
+        store: TaskStore,
+        submit: Callable[[TaskRecord], None],
+        *,
+        resubmit_after_s: float = RESUBMIT_AFTER_S,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._kube = kube
+        self._config = config
+        self._store = store
+        self._submit = submit
+        self._resubmit_after = resubmit_after_s
+        self._clock = clock
+        self._ns = config.namespace
+        self._stopping = threading.Event()
+        self._jobs = Informer(
+            kube,
+            kube.batch.list_namespaced_job,
+            self._ns,
+            names.selector(config.instance, names.COMPONENT_TASKMASTER),
+            self.on_job,
+            name="job-watch",
+        )
+        self._statuses = Informer(
+            kube,
+            kube.core.list_namespaced_config_map,
+            self._ns,
+            names.selector(config.instance, names.COMPONENT_STATUS),
+            self.on_status,
+            name="status-watch",
+        )
+        self._loop: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._statuses.start()
+        self._jobs.start()
+        self._loop = threading.Thread(target=self._run, name="tesk-reconciler", daemon=True)
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._jobs.stop()
+        self._statuses.stop()
+        if self._loop is not None:
+            self._loop.join(5)
+
+    def _run(self) -> None:
+        # Snapshots first: a task that finished while no API ran is settled from its snapshot.
+        self._statuses.wait_synced(30)
+        self._jobs.wait_synced(30)
+        tick = min(5.0, max(0.5, self._config.pending_timeout_s / 4))
+        next_resync = 0.0
+        while not self._stopping.is_set():
+            try:
+                if time.monotonic() >= next_resync:
+                    next_resync = time.monotonic() + self._config.resync_interval_s
+                    self.resync()
+                self.check_pending(self._jobs.objects())
+            except Exception:
+                logger.exception("reconciler: a pass failed; trying again")
+            self._stopping.wait(tick)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def on_status(self, kind: str, configmap: Obj) -> None:
+        if kind == "DELETED":
+            return
+        task_id = _task_id(configmap)
+        text = (configmap.get("data") or {}).get(names.PROGRESS_KEY)
+        if task_id is None or text is None:
+            return
+        self._apply_snapshot(task_id, text)
+
+    def on_job(self, kind: str, job: Obj) -> None:
+        task_id = _task_id(job)
+        if task_id is None:
+            return
+        if kind == "DELETED":
+            self.settle(task_id, None)
+            return
+        outcome = job_outcome(job)
+        record = self._store.get(task_id)
+        if record is None:
+            return
+        if record.state in (State.CANCELING, State.CANCELED) and not outcome.deleting:
+            # The cancel did not reach the Job (it raced submit, or the API server failed).
+            self.delete_job(task_id)
+            return
+        if outcome.phase is not JobPhase.ACTIVE:
+            self.settle(task_id, outcome)
+
+    def settle(self, task_id: str, outcome: JobOutcome | None) -> None:
+        """The taskmaster can report no more: apply its last snapshot, then end what it left."""
+        record = self._store.get(task_id)
+        if record is None or is_terminal(record.state):
+            return
+        if record.state != State.CANCELING:
+            self._apply_stored_snapshot(task_id)
+            record = self._store.get(task_id)
+            if record is None:
+                return
+        decision = settle_state(record.state, outcome)
+        if decision is None:
+            return
+        state, reason = decision
+        logger.info("task %s: %s (%s)", task_id, state, reason)
+        system_logs = () if state == State.CANCELED else (reason,)
+        updated = self._store.update(
+            task_id, Progress(state, system_logs=system_logs), expected={record.state}
+        )
+        if (
+            updated is not None
+            and outcome is not None
+            and outcome.phase is JobPhase.FAILED
+            and not outcome.deleting
+        ):
+            # What the dead taskmaster started may still run: delete it all.
+            self.delete_job(task_id)
+
+    def check_pending(self, jobs: list[Obj]) -> None:
+        """End tasks whose taskmaster pod has not started within the pending timeout.
+
+        A Job with a ready pod has a running taskmaster (clusters older than 1.24 do not count
+        ready pods: there the timeout counts until the taskmaster's first report).
+        """
+        now = self._clock()
+        for job in jobs:
+            task_id = _task_id(job)
+            created = creation_time(job)
+            if task_id is None or created is None:
+                continue
+            outcome = job_outcome(job)
+            if outcome.phase is not JobPhase.ACTIVE or outcome.deleting or outcome.ready:
+                continue
+            waited = (now - created).total_seconds()
+            if waited < self._config.pending_timeout_s:
+                continue
+            reason = (
+                f"the taskmaster did not start within {self._config.pending_timeout_s} s "
+                "(kubernetes.pending_timeout_s): its pod could not be scheduled or its image "
+                f"not pulled; see `kubectl describe pod -l job-name={names.TaskNames(task_id).job}`"
+            )
+            if self._store.update(
+                task_id,
+                Progress(State.SYSTEM_ERROR, system_logs=(reason,)),
+                expected={State.QUEUED},
+            ):
+                logger.warning("task %s: %s", task_id, reason)
+                self.delete_job(task_id)
+
+    # -- full comparison ----------------------------------------------------------------------
+
+    def resync(self) -> None:
+        jobs = {task_id: job for job in self._list_jobs() if (task_id := _task_id(job))}
+        now = self._clock()
+        for record in self._store.find(UNFINISHED):
+            job = jobs.get(record.id)
+            if job is not None:
+                self.on_job("MODIFIED", job)
+                continue
+            if record.state == State.QUEUED:
+                age = now.timestamp() - record.created_us / 1_000_000
+                if age >= self._resubmit_after:
+                    logger.warning("task %s: QUEUED without a Job; submitting it again", record.id)
+                    try:
+                        self._submit(record)
+                    except Exception as exc:
+                        self._store.update(
+                            record.id,
+                            Progress(
+                                State.SYSTEM_ERROR,
+                                system_logs=(f"the task could not be submitted again: {exc}",),
+                            ),
+                            expected={State.QUEUED},
+                        )
+                continue
+            self.settle(record.id, None)
+
+    def _list_jobs(self) -> list[Obj]:
+        found: list[Obj] = []
+        token: str | None = None
+        selector = names.selector(self._config.instance, names.COMPONENT_TASKMASTER)
+        while True:
+            kwargs: dict[str, Any] = {"label_selector": selector, "limit": PAGE_SIZE}
+            if token:
+                kwargs["_continue"] = token
+            page = self._kube.to_dict(self._kube.batch.list_namespaced_job(self._ns, **kwargs))
+            found += page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return found
+
+    # -- cluster calls ------------------------------------------------------------------------
+
+    def delete_job(self, task_id: str) -> bool:
+        """Delete the task's Job and, before it, everything it owns. False: it was not there."""
+        try:
+            self._kube.batch.delete_namespaced_job(
+                names.TaskNames(task_id).job, self._ns, propagation_policy="Foreground"
+            )
+            return True
+        except ApiException as exc:
+            if status_of(exc) == 404:
+                return False
+            raise
+
+    def _apply_stored_snapshot(self, task_id: str) -> None:
+        try:
+            configmap = self._kube.to_dict(
+                self._kube.core.read_namespaced_config_map(
+                    names.TaskNames(task_id).status_configmap, self._ns
+                )
+            )
+        except ApiException as exc:
+            if status_of(exc) == 404:
+                return
+            logger.warning("task %s: reading its status failed: %s", task_id, describe(exc))
+            raise
+        text = (configmap.get("data") or {}).get(names.PROGRESS_KEY)
+        if text is not None:
+            self._apply_snapshot(task_id, text)
+
+    def _apply_snapshot(self, task_id: str, text: str) -> None:
+        try:
+            progress = snapshot.decode(text)
+        except snapshot.SnapshotError as exc:
+            logger.warning("task %s: ignoring its status ConfigMap: %s", task_id, exc)
+            return
+        if progress.state == State.CANCELED:
+            # A cancelled task is CANCELED once its Job is gone, not when its taskmaster stops.
+            return
+        self._store.update(task_id, progress)
+
+
+def _task_id(obj: Obj) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get(names.LABEL_TASK)
+    return str(value) if value else None

@@ -1,0 +1,60 @@
+"""The taskmaster's ProgressReporter: each snapshot replaces the task's status ConfigMap.
+
+The ConfigMap is owned by the taskmaster Job. The API's reconciler watches these ConfigMaps and
+applies the snapshots to the store; nothing ever connects to the taskmaster.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kubernetes.client.exceptions import ApiException
+
+from tesk.backends.kubernetes import manifests, snapshot
+from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.manifests import JobRef
+from tesk.config import KubernetesConfig
+from tesk.tes.progress import Progress
+from tesk.tes.states import State
+
+logger = logging.getLogger(__name__)
+
+
+class ReportError(Exception):
+    """A snapshot could not be written (the engine tries the final one again)."""
+
+
+class ConfigMapReporter:
+    def __init__(self, kube: Kube, config: KubernetesConfig, task_id: str, job: JobRef) -> None:
+        self._kube = kube
+        self._config = config
+        self._task_id = task_id
+        self._job = job
+        self._created = False
+
+    def report(self, progress: Progress) -> None:
+        body = manifests.status_configmap(
+            self._config, self._task_id, self._job, snapshot.encode(progress)
+        )
+        try:
+            self._write(body)
+        except ApiException as exc:
+            if progress.state == State.CANCELED:
+                # The Job is being deleted; its deletion, not this report, ends the task.
+                logger.info("final CANCELED report not written: %s", describe(exc))
+                return
+            raise ReportError(f"status ConfigMap not written: {describe(exc)}") from None
+
+    def _write(self, body: dict[str, object]) -> None:
+        namespace = self._config.namespace
+        name = str(body["metadata"]["name"])  # type: ignore[index]
+        if not self._created:
+            try:
+                self._kube.core.create_namespaced_config_map(namespace, body)
+                self._created = True
+                return
+            except ApiException as exc:
+                if status_of(exc) != 409:
+                    raise
+            self._created = True
+        self._kube.core.replace_namespaced_config_map(name, namespace, body)

@@ -1,0 +1,199 @@
+"""The engine's Runtime on Kubernetes: the task volume is a PVC, every stage and executor a pod.
+
+It runs inside the taskmaster pod. Everything it creates is owned by the taskmaster Job, so a
+deletion of the Job (cancel, TTL) removes it all; `cleanup` deletes the PVC as soon as the task
+ends so storage is not held until the TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from tesk.backends.kubernetes import manifests
+from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.manifests import JobRef
+from tesk.backends.kubernetes.parameters import Placement
+from tesk.backends.kubernetes.pods import PodRun, PodRunner, PodStartError
+from tesk.backends.kubernetes.status import Phase
+from tesk.backends.kubernetes.streams import new_marker, split_tails
+from tesk.config import KubernetesConfig
+from tesk.taskmaster.runtime import (
+    ExecutorResult,
+    InputsStaged,
+    OutputsStaged,
+    Preempted,
+    RuntimeFailure,
+    StageError,
+)
+from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task, timestamp
+
+logger = logging.getLogger(__name__)
+
+RESULT_FORMAT = 1
+
+
+class KubernetesRuntime:
+    def __init__(
+        self,
+        kube: Kube,
+        config: KubernetesConfig,
+        job: JobRef,
+        placement: Placement,
+        *,
+        file_roots: list[str],
+        log_tail_bytes: int,
+    ) -> None:
+        self._kube = kube
+        self._config = config
+        self._job = job
+        self._placement = placement
+        self._file_roots = file_roots
+        self._tail = log_tail_bytes
+        self._pods = PodRunner(kube, config.namespace, config.pending_timeout_s)
+        self._volume: str | None = None
+
+    def prepare(self, task: Task) -> None:
+        claim = manifests.volume_claim(self._config, task, self._job)
+        try:
+            self._kube.core.create_namespaced_persistent_volume_claim(self._config.namespace, claim)
+        except ApiException as exc:
+            raise RuntimeFailure(f"the task volume could not be created: {describe(exc)}") from None
+        self._volume = claim["metadata"]["name"]
+
+    def stage_inputs(self, task: Task) -> InputsStaged:
+        if not task.inputs:
+            return InputsStaged(input_types=())
+        result = self._run_filer(task, "inputs", executors_failed=False)
+        try:
+            return InputsStaged(tuple(FileType(t) for t in result["input_types"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StageError(f"unreadable result of the input filer: {exc}") from None
+
+    def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
+        if not task.outputs:
+            return OutputsStaged(outputs=())
+        result = self._run_filer(task, "outputs", executors_failed=executors_failed)
+        try:
+            return OutputsStaged(
+                outputs=tuple(OutputFileLog.model_validate(o) for o in result["outputs"]),
+                errors=tuple(str(e) for e in result.get("errors") or []),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StageError(f"unreadable result of the output filer: {exc}") from None
+
+    def _run_filer(self, task: Task, direction: str, *, executors_failed: bool) -> dict[str, Any]:
+        manifest = manifests.filer_pod(
+            self._config,
+            task,
+            self._job,
+            direction,
+            self._placement,
+            self._file_roots,
+            executors_failed=executors_failed,
+        )
+        run = self._run_pod(manifest, manifests.FILER_CONTAINER, f"the {direction} filer")
+        name = manifest["metadata"]["name"]
+        log = self._read_log(name, manifests.FILER_CONTAINER)
+        result = filer_result(log)
+        if result is None:
+            exit_code = run.outcome.exit_code
+            raise StageError(
+                f"the {direction} filer (pod {name}) ended with exit code {exit_code} and no "
+                f"result; its last output: {_last_line(log)}"
+            )
+        if not result.get("ok"):
+            raise StageError(str(result.get("error") or f"the {direction} filer failed"))
+        return result
+
+    def run_executor(
+        self, task: Task, index: int, executor: Executor, resources: Resources | None
+    ) -> ExecutorResult:
+        marker = new_marker()
+        manifest = manifests.executor_pod(
+            self._config,
+            task,
+            self._job,
+            index,
+            executor,
+            self._placement,
+            tail_bytes=self._tail,
+            marker=marker,
+        )
+        started = timestamp()
+        run = self._run_pod(manifest, manifests.EXECUTOR_CONTAINER, f"executor {index}")
+        ended = timestamp()
+        outcome = run.outcome
+        name = manifest["metadata"]["name"]
+        stdout, stderr = split_tails(
+            self._read_log(name, manifests.EXECUTOR_CONTAINER), marker, self._tail
+        )
+        return ExecutorResult(
+            exit_code=outcome.exit_code if outcome.exit_code is not None else -1,
+            stdout_tail=stdout,
+            stderr_tail=stderr,
+            start_time=outcome.started_at or started,
+            end_time=outcome.finished_at or ended,
+            reason=outcome.reason,
+        )
+
+    def _run_pod(self, manifest: dict[str, Any], container: str, what: str) -> PodRun:
+        try:
+            run = self._pods.run(manifest, container)
+        except PodStartError as exc:
+            raise RuntimeFailure(str(exc)) from None
+        except ApiException as exc:
+            raise RuntimeFailure(f"following {what} failed: {describe(exc)}") from None
+        outcome = run.outcome
+        if outcome.phase is Phase.PREEMPTED:
+            raise Preempted(f"{what}: {outcome.reason}")
+        if outcome.phase is Phase.FAILED:
+            raise RuntimeFailure(f"{what}: {outcome.reason}")
+        return run
+
+    def _read_log(self, pod: str, container: str) -> str:
+        try:
+            return self._pods.log(pod, container)
+        except ApiException as exc:
+            logger.warning("reading the log of pod %s failed: %s", pod, describe(exc))
+            return ""
+
+    def cancel(self) -> None:
+        self._pods.cancel()
+
+    def cleanup(self) -> None:
+        if self._volume is None:
+            return
+        try:
+            self._kube.core.delete_namespaced_persistent_volume_claim(
+                self._volume, self._config.namespace
+            )
+        except ApiException as exc:
+            if status_of(exc) != 404:
+                raise RuntimeFailure(
+                    f"the task volume {self._volume} could not be deleted: {describe(exc)}"
+                ) from None
+        self._volume = None
+
+
+def filer_result(log: str) -> dict[str, Any] | None:
+    """The result line `tesk filer` prints last (one JSON object), or None."""
+    for line in reversed(log.splitlines()):
+        text = line.strip()
+        if not text.startswith("{"):
+            continue
+        try:
+            document = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and document.get("format") == RESULT_FORMAT:
+            return document
+    return None
+
+
+def _last_line(log: str) -> str:
+    lines = [line for line in log.splitlines() if line.strip()]
+    return lines[-1][-500:] if lines else "(nothing)"

@@ -1,0 +1,81 @@
+"""The executor wrapper keeps stdout and stderr apart and the command's exit code (real sh)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tesk.backends.kubernetes.streams import (
+    StreamPaths,
+    escape,
+    new_marker,
+    split_tails,
+    wrapped_command,
+)
+
+
+def run(tmp_path: Path, command: list[str], tail: int = 1000, stdin: str = "/dev/null"):  # type: ignore[no-untyped-def]
+    marker = new_marker()
+    paths = StreamPaths(stdin, str(tmp_path / "out"), str(tmp_path / "err"))
+    done = subprocess.run(
+        wrapped_command("/bin/sh", command, paths, tail, marker),
+        capture_output=True,
+        check=False,
+    )
+    # Kubernetes' pod log is stdout and stderr of the container, merged.
+    log = (done.stdout + done.stderr).decode()
+    return done.returncode, split_tails(log, marker, tail), paths
+
+
+def test_streams_stay_apart_and_the_exit_code_is_the_commands(tmp_path: Path) -> None:
+    code, (out, err), paths = run(
+        tmp_path, ["sh", "-c", "echo one; echo two >&2; echo three; exit 7"]
+    )
+    assert code == 7
+    assert (out, err) == ("one\nthree\n", "two\n")
+    assert Path(paths.stdout).read_text() == "one\nthree\n"
+
+
+def test_arguments_reach_the_command_unparsed(tmp_path: Path) -> None:
+    tricky = ["printf", "%s|", "a b", "$HOME", "`id`", "'q'", "*"]
+    code, (out, _err), _ = run(tmp_path, tricky)
+    assert code == 0
+    assert out == "a b|$HOME|`id`|'q'|*|"
+
+
+def test_stdin_comes_from_the_requested_file(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("from stdin\n")
+    _code, (out, _err), _ = run(tmp_path, ["cat"], stdin=str(source))
+    assert out == "from stdin\n"
+
+
+def test_only_the_tail_is_kept(tmp_path: Path) -> None:
+    _code, (out, err), paths = run(tmp_path, ["sh", "-c", "seq 1 1000; seq 1 1000 >&2"], tail=10)
+    assert out == "\n998\n999\n1000\n"[-10:]
+    assert err == out
+    assert Path(paths.stdout).stat().st_size > 3000
+
+
+def test_a_missing_command_is_exit_127_with_the_shell_saying_why(tmp_path: Path) -> None:
+    code, (out, err), _ = run(tmp_path, ["no-such-command-anywhere"])
+    assert code == 127
+    assert out == ""
+    assert "not found" in err
+
+
+def test_a_log_without_the_marker_is_kept_as_stderr() -> None:
+    assert split_tails("sh: cannot create /x: Permission denied\n", "--m--", 100) == (
+        "",
+        "sh: cannot create /x: Permission denied\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [("$(HOME)", "$$(HOME)"), ("$$", "$$$$"), ("no dollar", "no dollar"), ("$x", "$$x")],
+)
+def test_escape_protects_from_kubernetes_expansion(text: str, escaped: str) -> None:
+    assert escape(text) == escaped
