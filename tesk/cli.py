@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from tesk.auth.cli import user
+
 
 @click.group()
 @click.version_option(package_name="tesk")
@@ -133,3 +135,6 @@ def filer(
     from tesk.backends.kubernetes.filerpod import run as run_filer
 
     sys.exit(run_filer(direction, task_file, filer_config, volume, executors_failed))
+
+
+main.add_command(user)
