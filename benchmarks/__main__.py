@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HELPERS = {"__main__", "common", "bare_app"}
+HELPERS = {"__main__", "common", "bare_app", "served"}
 
 
 def available() -> list[str]:

@@ -18,12 +18,17 @@ from foca.foca import Foca
 from foca.models.config import Config
 
 from tesk import __version__
+from tesk.api.body import register_body_checks
 from tesk.api.context import attach_service
 from tesk.api.errors import register_error_handlers
 from tesk.api.health import register_health_routes
+from tesk.api.security import attach_authenticator, current_caller, with_auth
 from tesk.api.spec import serves_tes, service_info_schemas_patch
+from tesk.auth.authenticator import Authenticator
+from tesk.auth.network import check_url_host
+from tesk.auth.users import UsersFileError
 from tesk.backends.base import ComputeBackend
-from tesk.config import CustomConfig, FilerConfig
+from tesk.config import AuthConfig, CustomConfig, FilerConfig
 from tesk.observability.wiring import instrument_app, observe_store
 from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, load_settings
@@ -54,6 +59,7 @@ def create_app(
     """
     settings = _as_settings(config)
     custom = settings.custom
+    authenticator = build_authenticator(custom.auth)
     if store is None:
         store = build_store(custom)
     if backend is None:
@@ -65,19 +71,22 @@ def create_app(
         service_info=custom.service_info,
         version=__version__,
         started_at=started_at or _started_at(),
-        check_url=check_url or filer_url_check(custom.filer),
+        check_url=refusing_blocked_hosts(custom.filer, check_url or filer_url_check(custom.filer)),
         storage=storage or (lambda: advertised_storage(custom.filer)),
+        expose_owner=custom.auth.identity_in_metadata,
     )
     foca = Foca(config_file=list(settings.config_files))
-    foca.conf = _with_offline_spec(settings.foca)
+    foca.conf = with_auth(_with_offline_spec(settings.foca), custom.auth, serves_tes)
     cnx_app = foca.create_app()
     flask_app: Flask = cnx_app.app
     # FOCA's request hook answers 413 for larger bodies, declared or chunked.
     flask_app.config["MAX_CONTENT_LENGTH"] = custom.limits.max_body_bytes
     attach_service(flask_app, service)
+    attach_authenticator(flask_app, authenticator)
+    register_body_checks(flask_app, custom.limits.max_json_depth)
     register_error_handlers(cnx_app)
     register_health_routes(flask_app)
-    instrument_app(flask_app, store, custom, __version__)
+    instrument_app(flask_app, store, custom, __version__, caller=caller_subject)
     return cnx_app
 
 
@@ -110,6 +119,30 @@ def filer_url_check(filer: FilerConfig) -> UrlCheck:
         check(url, filer, for_output=for_output)
 
     return check_url
+
+
+def refusing_blocked_hosts(filer: FilerConfig, check_url: UrlCheck) -> UrlCheck:
+    """`check_url` that first refuses URLs into `filer.blocked_networks` (cloud metadata)."""
+    networks = list(filer.blocked_networks)
+
+    def check(url: str, for_output: bool) -> None:
+        check_url_host(url, networks)
+        check_url(url, for_output)
+
+    return check
+
+
+def caller_subject() -> str | None:
+    """The authenticated user of the current request, for its log line (None: anonymous)."""
+    caller = current_caller()
+    return caller.subject if caller is not None else None
+
+
+def build_authenticator(auth: AuthConfig) -> Authenticator:
+    try:
+        return Authenticator(auth)
+    except UsersFileError as exc:
+        raise ConfigError(f"invalid configuration: auth.users_file: {exc}") from None
 
 
 def advertised_storage(filer: FilerConfig) -> list[str]:

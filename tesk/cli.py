@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from tesk.auth.cli import user
 from tesk.client.commands import COMMANDS as CLIENT_COMMANDS
 
 
@@ -137,5 +138,6 @@ def filer(
     sys.exit(run_filer(direction, task_file, filer_config, volume, executors_failed))
 
 
+main.add_command(user)
 for _command in CLIENT_COMMANDS:
     main.add_command(_command)

@@ -5,10 +5,11 @@ Unknown keys are rejected so that a typo fails at start-up instead of being sile
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Section(BaseModel):
@@ -46,8 +47,21 @@ class RetryConfig(Section):
     timeout_s: float = Field(default=60.0, gt=0)
 
 
+# Cloud metadata services (credentials of the machine TESK runs on) and the rest of link-local.
+DEFAULT_BLOCKED_NETWORKS: tuple[str, ...] = (
+    "169.254.0.0/16",  # IPv4 link-local: AWS, GCP, Azure, OpenStack metadata at 169.254.169.254
+    "fe80::/10",  # IPv6 link-local
+    "fd00:ec2::254/128",  # AWS metadata over IPv6
+    "100.100.100.200/32",  # Alibaba Cloud metadata
+)
+
+
 class FilerConfig(Section):
     file_roots: list[Path] = Field(default_factory=list)  # where file:// URLs may point
+    # Input and output URLs whose host is in one of these networks are refused (empty: none).
+    blocked_networks: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [ip_network(n) for n in DEFAULT_BLOCKED_NETWORKS]
+    )
     retry: RetryConfig = RetryConfig()
     chunk_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     s3: bool = True  # offer s3:// (endpoint and credentials from the standard AWS settings)
@@ -134,6 +148,52 @@ class LimitsConfig(Section):
     max_inputs: int = Field(default=10_000, ge=0)
     max_outputs: int = Field(default=10_000, ge=0)
     max_tags: int = Field(default=100, ge=0)
+    # Nesting depth of a request body (a TES task needs about 5 levels).
+    max_json_depth: int = Field(default=32, ge=8, le=512)
+    # Inline input `content` (TES asks services to take at least 128 KiB), UTF-8 bytes.
+    max_content_bytes: int = Field(default=1024 * 1024, ge=128 * 1024)
+    # Task names and tags are indexed; PostgreSQL refuses index entries over ~2.7 KB.
+    max_name_bytes: int = Field(default=1024, ge=16, le=2048)
+    max_tag_key_bytes: int = Field(default=256, ge=16, le=512)
+    max_tag_value_bytes: int = Field(default=1024, ge=16, le=1536)
+
+
+class OidcConfig(Section):
+    """Bearer JWTs of one OpenID Connect issuer (discovery, JWKS, signature, iss, aud, exp)."""
+
+    issuer: str | None = None  # the `iss` of accepted tokens; discovery document under it
+    audience: list[str] = Field(default_factory=list)  # accepted `aud` values (one must match)
+    identity_claim: str = "sub"  # the caller's identity, stored as the owner of their tasks
+    # Dotted path of the claim listing the caller's groups or roles (Keycloak:
+    # `realm_access.roles`; LS Login: `eduperson_entitlement`).
+    groups_claim: str = "groups"
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"], min_length=1)
+    # Accept only access tokens typed `at+jwt` (RFC 9068); many issuers type them `JWT`.
+    require_access_token_type: bool = False
+    cache_ttl_s: float = Field(default=300, ge=0)  # how long discovery and JWKS are cached
+    timeout_s: float = Field(default=10, gt=0)  # requests to the issuer
+
+
+class AuthConfig(Section):
+    """Who may call the TES API. service-info, /healthz and /readyz stay open in every mode."""
+
+    # none: no authentication (every caller sees every task; for a local, loopback-only TESK);
+    # basic: HTTP Basic with the users of `users_file`; oidc: bearer JWTs of `oidc.issuer`.
+    mode: Literal["none", "basic", "oidc"] = "none"
+    users_file: Path | None = None  # basic: `name:argon2-hash[:group,...]` lines (`tesk user`)
+    # Callers in this group (basic: users file; oidc: `oidc.groups_claim`) see every task.
+    admin_group: str | None = None
+    # Show the owner of a task in its TaskLog.metadata (`owner`) to those who may see the task.
+    identity_in_metadata: bool = False
+    oidc: OidcConfig = OidcConfig()
+
+    @model_validator(mode="after")
+    def _complete_for_mode(self) -> Self:
+        if self.mode == "basic" and self.users_file is None:
+            raise ValueError("mode 'basic' needs users_file")
+        if self.mode == "oidc" and (not self.oidc.issuer or not self.oidc.audience):
+            raise ValueError("mode 'oidc' needs oidc.issuer and oidc.audience")
+        return self
 
 
 class LoggingConfig(Section):
@@ -153,6 +213,7 @@ class CustomConfig(Section):
     kubernetes: KubernetesConfig = KubernetesConfig()
     filer: FilerConfig = FilerConfig()
     limits: LimitsConfig = LimitsConfig()
+    auth: AuthConfig = AuthConfig()
     service_info: ServiceInfoConfig = ServiceInfoConfig()
     logging: LoggingConfig = LoggingConfig()
     metrics: MetricsConfig = MetricsConfig()

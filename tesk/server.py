@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
+from tesk.api.security import exposure_warning
 from tesk.app import ENV_STARTED_AT, build_backend, build_store, create_app
 from tesk.backends.base import ComputeBackend
 from tesk.observability.wiring import GUNICORN_LOGGER, prepare_serving_process
@@ -93,6 +94,9 @@ def serve(overrides: Overrides, workers: int) -> int:
     except Exception as exc:
         print(f"tesk serve: {_one_line(exc)}", file=sys.stderr)
         return 2
+    warning = exposure_warning(settings.custom.auth.mode, settings.host)
+    if warning:
+        print(f"tesk serve: warning: {warning}", file=sys.stderr)
     store: TaskStore | None = None
     try:
         store = build_store(settings.custom)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tesk.auth.identity import Identity
 from tesk.backends.base import ComputeBackend
 from tesk.config import LimitsConfig, ServiceInfoConfig
 from tesk.store.base import Cursor, StoreUnavailable, TaskQuery, TaskRecord, TaskStore
@@ -62,6 +63,7 @@ class TesService:
         started_at: datetime,
         check_url: UrlCheck,
         storage: Callable[[], Sequence[str]],
+        expose_owner: bool = False,
     ) -> None:
         self._store = store
         self._backend = backend
@@ -70,20 +72,25 @@ class TesService:
             max_inputs=limits.max_inputs,
             max_outputs=limits.max_outputs,
             max_tags=limits.max_tags,
+            max_content_bytes=limits.max_content_bytes,
+            max_name_bytes=limits.max_name_bytes,
+            max_tag_key_bytes=limits.max_tag_key_bytes,
+            max_tag_value_bytes=limits.max_tag_value_bytes,
         )
         self._info = service_info
         self._version = version
         self._started_at = started_at
         self._check_url = check_url
         self._storage = storage
+        self._expose_owner = expose_owner
 
     # -- CreateTask ---------------------------------------------------------------------------
 
-    def create(self, body: object) -> str:
+    def create(self, body: object, caller: Identity | None = None) -> str:
         """Validate and store a new task, hand it to the backend, and return its id.
 
         A task the backend refuses is kept as SYSTEM_ERROR with the reason in its system logs, so
-        the client still gets an id to look at.
+        the client still gets an id to look at. The caller (None: authentication is off) owns it.
         """
         task = parse_task(body)
         check_task(task, self._limits)
@@ -104,7 +111,7 @@ class TesService:
             created_us=created_us,
             task=task,
             name=task.name,
-            owner=None,
+            owner=caller.subject if caller is not None else None,
             log=TaskLog(system_logs=warnings) if warnings else None,
             tags=dict(task.tags or {}),
         )
@@ -167,13 +174,15 @@ class TesService:
 
     # -- GetTask, ListTasks -------------------------------------------------------------------
 
-    def get(self, task_id: str, view: str | None = None) -> dict[str, Any]:
+    def get(
+        self, task_id: str, view: str | None = None, caller: Identity | None = None
+    ) -> dict[str, Any]:
         chosen = parse_view(view)
         with _store_available():
             record = self._store.get(task_id)
-        if record is None:
+        if record is None or not _may_see(caller, record):
             raise TaskNotFound(task_id)
-        return _render(record, chosen)
+        return self._render(record, chosen)
 
     def list_tasks(
         self,
@@ -185,6 +194,7 @@ class TesService:
         state: str | None = None,
         tag_keys: Sequence[str] = (),
         tag_values: Sequence[str] = (),
+        caller: Identity | None = None,
     ) -> dict[str, Any]:
         chosen = parse_view(view)
         query = TaskQuery(
@@ -193,18 +203,19 @@ class TesService:
             name_prefix=name_prefix or None,
             state=parse_state(state),
             tags=tag_filter(tag_keys, tag_values),
+            owner=caller.subject if caller is not None and not caller.admin else None,
             with_documents=chosen is not View.MINIMAL,
         )
         with _store_available():
             page = self._store.list_tasks(query)
-        response: dict[str, Any] = {"tasks": [_render(r, chosen) for r in page.records]}
+        response: dict[str, Any] = {"tasks": [self._render(r, chosen) for r in page.records]}
         if page.next_cursor is not None:
             response["next_page_token"] = encode_page_token(page.next_cursor)
         return response
 
     # -- CancelTask ---------------------------------------------------------------------------
 
-    def cancel(self, task_id: str) -> None:
+    def cancel(self, task_id: str, caller: Identity | None = None) -> None:
         """Store CANCELING (compare-and-set from an active state) and tell the backend.
 
         Cancelling a task that is already finished or being cancelled changes nothing.
@@ -212,7 +223,7 @@ class TesService:
         with _store_available():
             for _ in range(_CANCEL_ATTEMPTS):
                 record = self._store.get(task_id)
-                if record is None:
+                if record is None or not _may_see(caller, record):
                     raise TaskNotFound(task_id)
                 if record.state not in ACTIVE:
                     return
@@ -275,9 +286,20 @@ class TesService:
         with _store_available():
             self._store.ping()
 
+    def _render(self, record: TaskRecord, view: View) -> dict[str, Any]:
+        log = record.log
+        if self._expose_owner and record.owner is not None and view is not View.MINIMAL:
+            log = log.model_copy(deep=True) if log is not None else TaskLog()
+            log.metadata = {**(log.metadata or {}), "owner": record.owner}
+        return render(view, task_id=record.id, state=record.state, task=record.task, log=log)
 
-def _render(record: TaskRecord, view: View) -> dict[str, Any]:
-    return render(view, task_id=record.id, state=record.state, task=record.task, log=record.log)
+
+def _may_see(caller: Identity | None, record: TaskRecord) -> bool:
+    """Whether `caller` may see (and cancel) a task: its owner, an admin, or anyone without auth.
+
+    Others get 404, as for an unknown id, so that ids of other users' tasks cannot be probed.
+    """
+    return caller is None or caller.admin or record.owner == caller.subject
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 
 from tesk.api.context import service
+from tesk.api.security import current_caller
 from tesk.service import LEGACY_SERVICE_INFO_ID
 
 
@@ -32,22 +33,23 @@ def ListTasks(
         state=state if "state" in request.args else None,
         tag_keys=_as_list(tag_key),
         tag_values=_as_list(tag_value),
+        caller=current_caller(),
     )
 
 
 def CreateTask(body: Any) -> dict[str, Any]:
-    return {"id": service().create(body)}
+    return {"id": service().create(body, current_caller())}
 
 
 def GetTask(id: str, view: str | None = None) -> dict[str, Any]:
     # `GET /v1/tasks/service-info` is where TES 0.3 clients (py-tes 0.4) look for service-info.
     if id == LEGACY_SERVICE_INFO_ID:
         return service().legacy_service_info()
-    return service().get(id, view)
+    return service().get(id, view, current_caller())
 
 
 def CancelTask(id: str) -> dict[str, Any]:
-    service().cancel(id)
+    service().cancel(id, current_caller())
     return {}
 
 

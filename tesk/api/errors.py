@@ -15,8 +15,10 @@ from connexion.exceptions import BadRequestProblem, ExtraParameterProblem, Probl
 from flask import Response, current_app
 from foca.config.access import get_config
 from foca.errors.exceptions import build_problem, problem_response, shorten_detail
+from werkzeug import exceptions as http
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from tesk.api import security
 from tesk.tes.errors import (
     Forbidden,
     InvalidRequest,
@@ -64,6 +66,11 @@ def _http_error(exc: HTTPException) -> Response:
     if isinstance(exc, RequestEntityTooLarge):
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         exc = RequestEntityTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    if isinstance(exc, http.Unauthorized) and not exc.www_authenticate:
+        # Connexion's own 401s (no or malformed Authorization header) carry no challenge.
+        exc = http.Unauthorized(
+            security.describe_missing(exc.description), www_authenticate=security.challenges()
+        )
     if exc.code is not None and exc.code >= 500:
         logger.error("%s", exc)
     return problem_response(exc)

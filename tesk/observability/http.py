@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, request
 
@@ -21,7 +22,13 @@ _LEGACY_SERVICE_INFO = "service-info"
 _START = "_tesk_request_start"
 
 
-def register_request_hooks(app: Flask, recorder: Recorder, *, log_requests: bool) -> None:
+Caller = Callable[[], str | None]
+"""Who made the current request (an authenticated subject), or None."""
+
+
+def register_request_hooks(
+    app: Flask, recorder: Recorder, *, log_requests: bool, caller: Caller | None = None
+) -> None:
     def started() -> None:
         setattr(g, _START, time.perf_counter())
 
@@ -36,7 +43,7 @@ def register_request_hooks(app: Flask, recorder: Recorder, *, log_requests: bool
         except Exception:
             logger.exception("recording the request failed")
         if log_requests:
-            _log(operation, response, seconds)
+            _log(operation, response, seconds, _subject(caller))
         return response
 
     # First of all before-request hooks: a request another hook turns away (413, 401) is still
@@ -66,7 +73,16 @@ def operation_id() -> str:
     return tail
 
 
-def _log(operation: str, response: Response, seconds: float) -> None:
+def _subject(caller: Caller | None) -> str | None:
+    if caller is None:
+        return None
+    try:
+        return caller()
+    except Exception:  # e.g. a request turned away before it was authenticated
+        return None
+
+
+def _log(operation: str, response: Response, seconds: float, subject: str | None) -> None:
     task_id = _task_id(operation, response)
     duration_ms = round(seconds * 1000, 1)
     fields = {
@@ -88,6 +104,10 @@ def _log(operation: str, response: Response, seconds: float) -> None:
         fields["task_id"] = task_id
         message += " task=%s"
         args += (task_id,)
+    if subject:
+        fields["user"] = subject
+        message += " user=%s"
+        args += (subject,)
     level = logging.DEBUG if operation in _QUIET else logging.INFO
     logger.log(level, message, *args, extra=fields)
 

@@ -8,7 +8,7 @@ import os
 from flask import Flask, Response
 
 from tesk.config import CustomConfig, MetricsConfig
-from tesk.observability.http import register_request_hooks
+from tesk.observability.http import Caller, register_request_hooks
 from tesk.observability.logs import ENV_LOG_FORMAT, configure_logging
 from tesk.observability.multiproc import prepare_multiprocess_dir
 from tesk.observability.recording import NullRecorder, Recorder, install_recorder
@@ -42,11 +42,19 @@ def observe_store(store: TaskStore, custom: CustomConfig) -> ObservedStore:
     return ObservedStore(store, process_recorder(custom.metrics))
 
 
-def instrument_app(app: Flask, store: TaskStore, custom: CustomConfig, version: str) -> None:
-    """Log format, a log line and latency per request, and /metrics (when enabled)."""
+def instrument_app(
+    app: Flask,
+    store: TaskStore,
+    custom: CustomConfig,
+    version: str,
+    *,
+    caller: Caller | None = None,
+) -> None:
+    """Log format, a log line and latency per request (naming `caller()`, the authenticated
+    user, when there is one), and /metrics (when enabled)."""
     configure_logging(custom.logging.format)
     recorder = process_recorder(custom.metrics)
-    register_request_hooks(app, recorder, log_requests=custom.logging.requests)
+    register_request_hooks(app, recorder, log_requests=custom.logging.requests, caller=caller)
     if not custom.metrics.enabled:
         return
     prometheus = importlib.import_module("tesk.observability.prometheus")

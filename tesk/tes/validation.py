@@ -6,6 +6,7 @@ what to fix from one response. Nothing here touches storage, the backend or the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -19,6 +20,9 @@ from tesk.tes.states import State
 GLOB_CHARS = frozenset("*?[")
 MAX_PAGE_SIZE = 2047
 DEFAULT_PAGE_SIZE = 256
+# C0 and C1 control characters and the Unicode line separators: in a name, tag or path they serve
+# only to forge log lines or HTTP headers (CR/LF) wherever the value is echoed.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,10 @@ class TaskLimits:
     max_inputs: int
     max_outputs: int
     max_tags: int
+    max_content_bytes: int = 1024 * 1024
+    max_name_bytes: int = 1024
+    max_tag_key_bytes: int = 256
+    max_tag_value_bytes: int = 1024
 
 
 def parse_task(body: object) -> Task:
@@ -61,6 +69,11 @@ def check_task(task: Task, limits: TaskLimits) -> None:
     _check_count("inputs", len(task.inputs or []), limits.max_inputs)
     _check_count("outputs", len(task.outputs or []), limits.max_outputs)
     _check_count("tags", len(task.tags or {}), limits.max_tags)
+    if task.name is not None:
+        check_label(task.name, "name", limits.max_name_bytes)
+    for key, value in (task.tags or {}).items():
+        check_label(key, f"tags[{key[:64]!r}] (key)", limits.max_tag_key_bytes)
+        check_label(value, f"tags[{key[:64]!r}]", limits.max_tag_value_bytes)
     for index, executor in enumerate(task.executors):
         where = f"executors[{index}]"
         if not executor.image.strip():
@@ -75,10 +88,35 @@ def check_task(task: Task, limits: TaskLimits) -> None:
                 check_path(value, f"{where}.{name}", Mount.PARENT)
     for index, item in enumerate(task.inputs or []):
         check_input(item, f"inputs[{index}]")
+        if item.content is not None:
+            size = len(item.content.encode("utf-8", errors="surrogatepass"))
+            if size > limits.max_content_bytes:
+                raise InvalidRequest(
+                    f"inputs[{index}].content: {size} bytes, more than the limit of "
+                    f"{limits.max_content_bytes} bytes; give larger inputs by 'url'"
+                )
     for index, output in enumerate(task.outputs or []):
         check_output(output, f"outputs[{index}]")
     for index, volume in enumerate(task.volumes or []):
         check_path(volume, f"volumes[{index}]", Mount.DIRECTORY)
+
+
+def check_label(text: str, where: str, max_bytes: int) -> None:
+    """A task name, tag key or tag value: no control characters, at most `max_bytes` in UTF-8."""
+    control = _CONTROL.search(text)
+    if control is not None:
+        raise InvalidRequest(
+            f"{where}: contains a {_char_name(control.group())} character (line breaks and other "
+            "control characters are not allowed)"
+        )
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        raise InvalidRequest(f"{where}: {size} bytes, more than the limit of {max_bytes} bytes")
+
+
+def _char_name(char: str) -> str:
+    names = {"\0": "NUL", "\t": "TAB", "\n": "LF (line break)", "\r": "CR (line break)"}
+    return names.get(char, f"U+{ord(char):04X} control")
 
 
 def _check_count(field: str, count: int, limit: int) -> None:
@@ -104,8 +142,11 @@ def check_path(path: str, where: str, mount: Mount = Mount.PARENT) -> None:
     """
     if not path.startswith("/"):
         raise InvalidRequest(f"{where}: {path!r} is not an absolute path")
-    if "\0" in path:
-        raise InvalidRequest(f"{where}: the path contains a NUL character")
+    control = _CONTROL.search(path)
+    if control is not None:
+        raise InvalidRequest(
+            f"{where}: the path contains a {_char_name(control.group())} character"
+        )
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise InvalidRequest(f"{where}: {path!r} must not contain '..'")

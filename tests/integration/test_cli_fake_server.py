@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 from connexion import App
 
+from tesk.auth.users import User, hash_password, write_users
 from tesk.cli import main
+from tesk.config import AuthConfig, CustomConfig
 from tesk.store.base import TaskRecord
 from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
@@ -378,3 +380,22 @@ def test_an_answer_of_the_wrong_shape_is_one_line_too() -> None:
     assert_fails(result, 1, "Error: internal error: AttributeError: ")
     assert "set TESK_DEBUG=1 to see where" in result.stderr
     assert isinstance(debug.exception, AttributeError)
+
+
+def test_credentials_against_a_server_that_checks_them(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    write_users(users, [User("alice", hash_password("s3cret pw"), ())])
+    custom = CustomConfig(auth=AuthConfig(mode="basic", users_file=users))
+    with live_api(new_app(custom)) as served:
+        refused = tesk(served, "list")
+        wrong = tesk(served, "list", "--user", "alice", "--password", "nope")
+        created = tesk(
+            served, "run", "alpine", "true", TESK_USER="alice", TESK_PASSWORD="s3cret pw"
+        )
+        listed = tesk(served, "list", "--user", "alice", "--password", "s3cret pw")
+    assert_fails(refused, 1, "Error: 401 Unauthorized")
+    assert_fails(wrong, 1, "Error: 401 Unauthorized")
+    assert "s3cret" not in refused.stderr + wrong.stderr
+    task_id = created.stdout.strip()
+    assert created.exit_code == 0, created.output
+    assert listed.stdout.split("\t")[0] == task_id

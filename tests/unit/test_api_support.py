@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 
 from tesk.api.context import attach_service
-from tesk.app import create_app
+from tesk.app import create_app, refusing_blocked_hosts
 from tesk.config import CustomConfig
 from tesk.service import TesService
 from tesk.store.base import StoreUnavailable, TaskPage, TaskQuery, TaskRecord
@@ -140,8 +140,9 @@ def attach(
         service_info=custom.service_info,
         version="9.9.9",
         started_at=STARTED,
-        check_url=urls,
+        check_url=refusing_blocked_hosts(custom.filer, urls),
         storage=storage or (lambda: ["file:///srv/data"]),
+        expose_owner=custom.auth.identity_in_metadata,
     )
     attach_service(app.app, service)
     return Api(app=app, store=store, backend=backend, urls=urls, service=service)

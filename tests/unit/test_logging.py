@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from gunicorn.config import Config as GunicornConfig
 
 from tesk.app import create_app
-from tesk.config import CustomConfig, LimitsConfig, LoggingConfig
+from tesk.auth.users import User, hash_password, write_users
+from tesk.config import AuthConfig, CustomConfig, LimitsConfig, LoggingConfig
 from tesk.observability.gunicorn import Logger as GunicornTeskLogger
 from tesk.observability.logs import (
     JsonFormatter,
@@ -298,3 +301,25 @@ def test_a_request_turned_away_before_routing_is_logged_too(captured: Callable[[
     lines = [line for line in captured().splitlines() if line.endswith("[tesk.requests]")]
     assert len(lines) == 1
     assert "] POST /ga4gh/tes/v1/tasks CreateTask 413 " in lines[0]
+
+
+def test_request_lines_name_the_authenticated_user(
+    captured: Callable[[], str], tmp_path: Path
+) -> None:
+    users = tmp_path / "users"
+    write_users(users, [User("alice", hash_password("pw-alice-123"), frozenset())])
+    client = app_client(CustomConfig(auth=AuthConfig(mode="basic", users_file=users)))
+    credentials = base64.b64encode(b"alice:pw-alice-123").decode()
+    ok = client.get(  # type: ignore[attr-defined]
+        "/ga4gh/tes/v1/tasks", headers={"Authorization": f"Basic {credentials}"}
+    )
+    refused = client.get("/ga4gh/tes/v1/tasks")  # type: ignore[attr-defined]
+    assert (ok.status_code, refused.status_code) == (200, 401)
+    text = captured()
+    lines = [line for line in text.splitlines() if line.endswith("[tesk.requests]")]
+    assert "ListTasks 200 " in lines[0]
+    assert lines[0].endswith(" user=alice [tesk.requests]")
+    assert "ListTasks 401 " in lines[1]
+    assert "user=" not in lines[1]
+    assert credentials not in text
+    assert "pw-alice-123" not in text

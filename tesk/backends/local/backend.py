@@ -20,9 +20,11 @@ from tesk.backends.local.choose import choose_launcher
 from tesk.backends.local.launcher import (
     LABEL_RUNNER,
     LABEL_TASK,
+    NOBODY,
     ExecutorUser,
     Launcher,
     LauncherUnavailable,
+    unreachable_for,
 )
 from tesk.backends.local.layout import DataDir
 from tesk.backends.local.lock import DataDirBusy, DataDirLock
@@ -146,10 +148,12 @@ class LocalBackend:
             raise
 
     def _start_runner(self) -> None:
-        try:
-            launcher = choose_launcher(self._config.local, hidden=[self._data.root])
-        except LauncherUnavailable as exc:
-            raise BackendError(str(exc)) from exc
+        launcher = self._unprivileged_launcher()
+        if launcher is None:
+            try:
+                launcher = choose_launcher(self._config.local, hidden=[self._data.root])
+            except LauncherUnavailable as exc:
+                raise BackendError(str(exc)) from exc
         self._launcher = launcher
         stager = self._stager or default_stager(self._config.filer)
         logger.info("local runner %s: executors run with %s", self.runner_id, launcher.name)
@@ -182,6 +186,34 @@ class LocalBackend:
         runner.start()
         self._runner = runner
         self._runner_pid = os.getpid()
+
+    def _unprivileged_launcher(self) -> Launcher | None:
+        """As root without a configured executor_user: a launcher running executors as nobody.
+
+        None (executors then run as root, with a warning) where that cannot work: the data dir
+        is not reachable by nobody, or the runtime cannot run executors as another user.
+        """
+        if self._user is not None or os.geteuid() != 0:
+            return None
+        blocked = unreachable_for(self._data.root, NOBODY)
+        problem = f"{blocked} is not traversable by uid {NOBODY.uid}" if blocked else None
+        if problem is None:
+            local = self._config.local.model_copy(update={"executor_user": str(NOBODY)})
+            try:
+                launcher = choose_launcher(local, hidden=[self._data.root])
+            except LauncherUnavailable as exc:
+                problem = str(exc)
+            else:
+                self._user = NOBODY
+                logger.info("executors run as uid %s (TESK runs as root)", NOBODY)
+                return launcher
+        logger.warning(
+            "executors run as root: they cannot run as uid %s here (%s); set "
+            "local.executor_user to an unprivileged uid:gid",
+            NOBODY.uid,
+            problem,
+        )
+        return None
 
     def _remove_leftovers(self, launcher: Launcher) -> None:
         """What a dead runner of this data dir left: its containers and task directories.

@@ -64,6 +64,28 @@ class ExecutorUser:
         return f"{self.uid}:{self.gid}"
 
 
+NOBODY = ExecutorUser(65534, 65534)
+"""Who executors run as when TESK runs as root and no executor_user is configured."""
+
+
+def unreachable_for(path: Path, user: ExecutorUser) -> Path | None:
+    """The first directory on the way to `path` that `user` cannot enter, if any."""
+    for directory in reversed([path, *path.parents]):
+        try:
+            info = directory.stat()
+        except OSError:
+            return directory
+        if info.st_uid == user.uid:
+            bit = 0o100
+        elif info.st_gid == user.gid:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not info.st_mode & bit:
+            return directory
+    return None
+
+
 @dataclass(frozen=True)
 class Bind:
     host: Path
