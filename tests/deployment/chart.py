@@ -19,6 +19,12 @@ SHIPPED_VALUES = sorted(
 RELEASE = "tesk"
 NAMESPACE = "tesk"
 
+# The values of the walk from nothing to a first task in docs/deployment.md, which
+# test_chart_serves_tasks.py runs (test_docs.py keeps the page and this the same).
+KIND_VALUES = REPO / "deployment" / "examples" / "kind-values.yaml"
+USERS_SECRET = "tesk-users"
+WALK_VALUES = {"auth.mode": "basic", "auth.basic.existingSecret": USERS_SECRET}
+
 Manifest = dict[str, Any]
 
 

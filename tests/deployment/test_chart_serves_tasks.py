@@ -27,12 +27,19 @@ import pytest
 import requests
 from dockerfile_parse import DockerfileParser
 
-from tests.deployment.chart import NAMESPACE, REPO, Manifest, find, one
+from tests.deployment.chart import (
+    KIND_VALUES,
+    NAMESPACE,
+    REPO,
+    USERS_SECRET,
+    WALK_VALUES,
+    Manifest,
+    find,
+    one,
+)
 from tests.k8s.fakecluster import FakeCluster
 
 TESK = Path(sys.executable).with_name("tesk")
-KIND_VALUES = REPO / "deployment" / "examples" / "kind-values.yaml"
-USERS_SECRET = "tesk-users"
 TASK = {"name": "hello", "executors": [{"image": "busybox:1.36", "command": ["echo", "hello TES"]}]}
 FINISHED = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"}
 
@@ -103,10 +110,7 @@ def served(render: Callable[..., list[Manifest]], tmp_path: Path) -> Iterator[st
     add_user(users, "alice", "alice-secret")
     add_user(users, "bob", "bob-secret")
     port = free_port()
-    objects = render(
-        [KIND_VALUES],
-        **{"auth.mode": "basic", "auth.basic.existingSecret": USERS_SECRET, "containerPort": port},
-    )
+    objects = render([KIND_VALUES], **WALK_VALUES, containerPort=port)
     with FakeCluster(namespace=NAMESPACE, rbac=True, in_cluster=True) as cluster:
         for kind in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "PersistentVolumeClaim"):
             for obj in find(objects, kind):
