@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,12 @@ SHIPPED_VALUES = sorted(
 
 RELEASE = "tesk"
 NAMESPACE = "tesk"
+
+# The values of the walk from nothing to a first task in docs/deployment.md, which
+# test_chart_serves_tasks.py runs (test_docs.py keeps the page and this the same).
+KIND_VALUES = REPO / "deployment" / "examples" / "kind-values.yaml"
+USERS_SECRET = "tesk-users"
+WALK_VALUES = {"auth.mode": "basic", "auth.basic.existingSecret": USERS_SECRET}
 
 Manifest = dict[str, Any]
 
@@ -41,3 +49,18 @@ def one(objects: list[Manifest], kind: str, name: str | None = None) -> Manifest
 
 def values_id(path: Path) -> str:
     return path.relative_to(REPO).as_posix()
+
+
+def set_args(overrides: dict[str, object]) -> list[str]:
+    """`--set-json`, so that 0.5 stays a number (plain `--set` makes it a string)."""
+    args: list[str] = []
+    for key, value in overrides.items():
+        args += ["--set-json", f"{key}={json.dumps(value)}"]
+    return args
+
+
+def values_args(values_files: Iterable[Path], overrides: dict[str, object]) -> list[str]:
+    args: list[str] = []
+    for values_file in values_files:
+        args += ["--values", str(values_file)]
+    return args + set_args(overrides)

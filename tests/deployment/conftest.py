@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -10,7 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deployment.chart import CHART, FETCH_HELM, NAMESPACE, RELEASE, REPO, HelmResult, Manifest
+from tests.deployment.chart import (
+    CHART,
+    FETCH_HELM,
+    NAMESPACE,
+    RELEASE,
+    REPO,
+    HelmResult,
+    Manifest,
+    values_args,
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,14 +34,6 @@ def helm() -> Path:
             pytrace=False,
         )
     return Path(fetched.stdout.strip().splitlines()[-1])
-
-
-def _set_args(overrides: dict[str, object]) -> list[str]:
-    """`--set-json`, so that 0.5 stays a number (plain `--set` makes it a string)."""
-    args: list[str] = []
-    for key, value in overrides.items():
-        args += ["--set-json", f"{key}={json.dumps(value)}"]
-    return args
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +53,7 @@ def template(run_helm: Callable[..., HelmResult]) -> Callable[..., HelmResult]:
 
     def render(values_files: Iterable[Path] = (), **overrides: object) -> HelmResult:
         args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]
-        for values_file in values_files:
-            args += ["--values", str(values_file)]
-        return run_helm(*args, *_set_args(overrides))
+        return run_helm(*args, *values_args(values_files, overrides))
 
     return render
 
@@ -70,3 +68,18 @@ def render(template: Callable[..., HelmResult]) -> Callable[..., list[Manifest]]
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
     return objects
+
+
+@pytest.fixture(scope="session")
+def notes(run_helm: Callable[..., HelmResult]) -> Callable[..., str]:
+    """The NOTES `helm install` prints (a client-side dry run: no cluster is contacted)."""
+
+    def render(values_files: Iterable[Path] = (), **overrides: object) -> str:
+        args = ["install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client"]
+        result = run_helm(*args, *values_args(values_files, overrides))
+        assert result.returncode == 0, f"helm install --dry-run failed:\n{result.stderr}"
+        _, found, text = result.stdout.partition("\nNOTES:\n")
+        assert found, "helm printed no NOTES"
+        return text
+
+    return render

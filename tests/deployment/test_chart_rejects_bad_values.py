@@ -79,6 +79,86 @@ CASES = [
         "must be three different accounts",
         id="shared-account",
     ),
+    pytest.param(
+        {"auth.mode": "basic"},
+        "at '/auth/basic/existingSecret': minLength: got 0, want 1",
+        id="basic-without-users-secret",
+    ),
+    pytest.param(
+        {"auth.mode": "oidc", "auth.oidc.audience": ["tesk"]},
+        "at '/auth/oidc/issuer': minLength: got 0, want 1",
+        id="oidc-without-issuer",
+    ),
+    pytest.param(
+        {"auth.mode": "oidc", "auth.oidc.issuer": "https://login.example.org"},
+        "at '/auth/oidc/audience': minItems: got 0, want 1",
+        id="oidc-without-audience",
+    ),
+    pytest.param(
+        {"auth.oidc.issuer": "login.example.org"},
+        "at '/auth/oidc/issuer': 'login.example.org' does not match pattern",
+        id="issuer-not-a-url",
+    ),
+    pytest.param(
+        {"auth.mode": "ldap"},
+        "at '/auth/mode': value must be one of 'none', 'basic', 'oidc'",
+        id="auth-mode",
+    ),
+    pytest.param(
+        {"auth.oidc.algorithms": ["none"]},
+        "at '/auth/oidc/algorithms/0': value must be one of",
+        id="unsigned-tokens",
+    ),
+    pytest.param(
+        {"auth.basic.usersFile": "alice:$argon2id$..."},
+        "additional properties 'usersFile' not allowed",
+        id="inline-users",
+    ),
+    pytest.param(
+        {"auth.adminGroup": "admins,ops"},
+        "at '/auth/adminGroup': 'admins,ops' does not match pattern",
+        id="admin-group",
+    ),
+    pytest.param(
+        {"tasks.volumeAccessMode": "ReadWriteSome"},
+        "at '/tasks/volumeAccessMode': value must be one of",
+        id="access-mode",
+    ),
+    pytest.param(
+        {"tasks.instance": "Blue_Tesk"},
+        "at '/tasks/instance': 'Blue_Tesk' does not match pattern",
+        id="instance-label",
+    ),
+    pytest.param(
+        {"tasks.resyncIntervalSeconds": 0},
+        "at '/tasks/resyncIntervalSeconds': exclusiveMinimum",
+        id="resync",
+    ),
+    pytest.param(
+        {"taskmaster.memory": "lots"},
+        "at '/taskmaster/memory': 'lots' does not match pattern",
+        id="taskmaster-memory",
+    ),
+    pytest.param(
+        {"executors.defaultCpuCores": 0},
+        "at '/executors/defaultCpuCores': exclusiveMinimum",
+        id="executor-cpu",
+    ),
+    pytest.param(
+        {"filer.fileRoots": ["data"]},
+        "at '/filer/fileRoots/0': 'data' does not match pattern",
+        id="relative-file-root",
+    ),
+    pytest.param(
+        {"filer.blockedNetworks": ["metadata.google.internal"]},
+        "at '/filer/blockedNetworks/0': 'metadata.google.internal' does not match pattern",
+        id="blocked-network",
+    ),
+    pytest.param(
+        {"filer.chunkBytes": 1024},
+        "at '/filer/chunkBytes': minimum: got 1,024, want 65,536",
+        id="chunk",
+    ),
 ]
 
 
@@ -99,6 +179,16 @@ def test_the_same_values_pass_once_fixed(template: Callable[..., HelmResult]) ->
         "database.existingSecret": "tesk-db",
         "tasks.defaultDiskGb": 0.5,
         "tasks.namespace": "tasks",
+        "auth.mode": "oidc",
+        "auth.oidc.issuer": "https://login.example.org",
+        "auth.oidc.audience": ["tesk"],
+        "auth.oidc.algorithms": ["RS256"],
+        "auth.adminGroup": "admins",
+        "filer.fileRoots": ["/data"],
+        "filer.blockedNetworks": ["169.254.0.0/16", "fe80::/10"],
     }
     result = template(**fixed)
+    assert result.returncode == 0, result.stderr
+    basic = {"auth.mode": "basic", "auth.basic.existingSecret": "tesk-users"}
+    result = template(**basic)
     assert result.returncode == 0, result.stderr

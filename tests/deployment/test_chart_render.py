@@ -29,6 +29,8 @@ VALUES_CASES = [pytest.param([], id="defaults")] + [
 def test_shipped_values_include_postgresql_with_ingress() -> None:
     names = {path.name for path in SHIPPED_VALUES}
     assert "postgresql-ingress-values.yaml" in names
+    assert "postgresql-ingress-oidc-values.yaml" in names
+    assert "basic-auth-values.yaml" in names
     assert "kind-values.yaml" in names
 
 
@@ -131,6 +133,8 @@ def test_credentials_are_referenced_never_inlined(render: Callable[..., list[Man
     for values_files in ([], *([path] for path in SHIPPED_VALUES)):
         objects = render(values_files)
         assert not find(objects, "Secret")
+        for configmap in find(objects, "ConfigMap"):
+            assert "$argon2" not in str(configmap["data"]), "password hashes belong in a Secret"
         pod = one(objects, "Deployment")["spec"]["template"]["spec"]
         for container in pod["containers"]:
             for env in container.get("env", []):
@@ -165,3 +169,20 @@ def test_sqlite_without_persistence_uses_an_empty_dir(
     deployment = one(objects, "Deployment")
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["data"] == {"name": "data", "emptyDir": {}}
+
+
+def test_oidc_release_scales_out_on_postgresql_behind_tls(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    objects = render([CHART / "ci" / "postgresql-ingress-oidc-values.yaml"])
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    assert "strategy" not in deployment["spec"]
+    assert not find(objects, "PersistentVolumeClaim")
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["TESK_STORE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "tesk-database"
+    assert one(objects, "Ingress")["spec"]["tls"][0]["secretName"] == "tes-example-org-tls"
+    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 2
+    roles = find(objects, "Role")
+    assert {role["metadata"]["namespace"] for role in roles} == {"tesk-tasks"}

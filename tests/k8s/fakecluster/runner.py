@@ -16,6 +16,7 @@ import posixpath
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -101,9 +102,11 @@ class BwrapRunner:
         self._bwrap = found
         self._extra_binds = [str(Path(p).resolve()) for p in extra_binds or []]
         self._top_level = sorted(e for e in os.listdir("/") if e not in _HIDDEN_TOP_LEVEL)
+        self._software = _software_in_hidden_dirs()
 
     def start(self, launch: Launch) -> ContainerProcess:
-        mounts = [Mount(p, p, False) for p in self._extra_binds] + [
+        mounts = [Mount(p, p, True) for p in self._software]
+        mounts += [Mount(p, p, False) for p in self._extra_binds] + [
             Mount(m.host_path, self._canonical(m.container_path), m.read_only)
             for m in launch.mounts
         ]
@@ -265,3 +268,12 @@ def _under_writable_mount(path: str, mounts: list[Mount]) -> bool:
         if path.startswith(target.rstrip("/") + "/") and not mount.read_only:
             return True
     return False
+
+
+def _software_in_hidden_dirs() -> list[str]:
+    """The venv and source tree of the running Python when they lie where the sandbox has its own
+    file systems (a checkout under /tmp): bound read-only so `tesk` and `python` still run there."""
+    import tesk
+
+    candidates = {os.path.realpath(sys.prefix), os.path.realpath(Path(tesk.__file__).parent.parent)}
+    return sorted(path for path in candidates if path.strip("/").split("/")[0] in _HIDDEN_TOP_LEVEL)

@@ -44,6 +44,23 @@ app.kubernetes.io/part-of: tesk
 {{- default .Release.Namespace .Values.tasks.namespace }}
 {{- end }}
 
+{{/* The label value that marks this release's tasks (two releases may share a task namespace). */}}
+{{- define "tesk.taskInstance" -}}
+{{- default .Release.Name .Values.tasks.instance }}
+{{- end }}
+
+{{/*
+Where the API pod finds the users file (mode basic): the whole Secret is mounted as a directory, not with
+subPath, so that the kubelet's updates of the Secret reach the file and TESK re-reads it.
+*/}}
+{{- define "tesk.usersDir" -}}
+/etc/tesk-auth
+{{- end }}
+
+{{- define "tesk.usersFile" -}}
+{{- printf "%s/users" (include "tesk.usersDir" .) }}
+{{- end }}
+
 {{- define "tesk.serviceAccountName.api" -}}
 {{- $sa := .Values.serviceAccount.api }}
 {{- if $sa.create }}{{ default (printf "%s-api" (include "tesk.fullname" .)) $sa.name }}{{ else }}{{ $sa.name }}{{ end }}
