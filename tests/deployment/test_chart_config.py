@@ -280,6 +280,9 @@ EVERY_VALUE: dict[str, object] = {
     "serviceInfo.contactUrl": "mailto:a@example.org",
     "serviceInfo.documentationUrl": "https://example.org/tes",
     "serviceInfo.environment": "test",
+    "logging.format": "json",
+    "logging.requests": False,
+    "metrics.enabled": False,
 }
 EVERY_SETTING: dict[str, object] = {
     "store.pool_size": 3,
@@ -339,6 +342,9 @@ EVERY_SETTING: dict[str, object] = {
     "service_info.contactUrl": "mailto:a@example.org",
     "service_info.documentationUrl": "https://example.org/tes",
     "service_info.environment": "test",
+    "logging.format": "json",
+    "logging.requests": False,
+    "metrics.enabled": False,
 }
 
 
