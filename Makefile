@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
+	scripts/runtime-setup.sh
 	$(BIN)/tesk serve
 
 lint: install
