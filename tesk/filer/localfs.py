@@ -80,7 +80,17 @@ def local_files(root: Path) -> list[tuple[str, Path]]:
     Symlinks are followed (a tree may link to files elsewhere: callers check where they lead);
     a directory reached twice through links is walked once, so link cycles end.
     """
-    found: list[tuple[str, Path]] = []
+    return _tree(root)[0]
+
+
+def local_directories(root: Path) -> list[str]:
+    """Every directory below `root` (relative POSIX paths, parents first), links followed once."""
+    return _tree(root)[1]
+
+
+def _tree(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    files: list[tuple[str, Path]] = []
+    directories: list[str] = []
     seen: set[Path] = set()
 
     def walk(directory: Path, prefix: str) -> None:
@@ -93,33 +103,13 @@ def local_files(root: Path) -> list[tuple[str, Path]]:
         for entry in children:
             relative = f"{prefix}{entry.name}"
             if entry.is_dir(follow_symlinks=True):
+                directories.append(relative)
                 walk(Path(entry.path), relative + "/")
             elif entry.is_file(follow_symlinks=True) and not entry.name.startswith(PARTIAL_PREFIX):
-                found.append((relative, Path(entry.path)))
+                files.append((relative, Path(entry.path)))
 
     walk(root, "")
-    return found
-
-
-def local_directories(root: Path) -> list[str]:
-    """Every directory below `root` (relative POSIX paths, parents first), links followed once."""
-    found: list[str] = []
-    seen: set[Path] = set()
-
-    def walk(directory: Path, prefix: str) -> None:
-        real = resolved(directory)
-        if real in seen:
-            return
-        seen.add(real)
-        with os.scandir(directory) as entries:
-            children = sorted(entries, key=lambda entry: entry.name)
-        for entry in children:
-            if entry.is_dir(follow_symlinks=True):
-                found.append(f"{prefix}{entry.name}")
-                walk(Path(entry.path), f"{prefix}{entry.name}/")
-
-    walk(root, "")
-    return found
+    return files, directories
 
 
 def destination(directory: Path, remote_name: str) -> Path:
