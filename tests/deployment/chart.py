@@ -11,6 +11,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deployment" / "charts" / "tesk"
 FETCH_HELM = REPO / "scripts" / "fetch-helm.sh"
+HELM = REPO / ".cache" / "bin" / "helm"
 # Every values file shipped with the chart or the docs; each must render into valid manifests.
 SHIPPED_VALUES = sorted(
     [*(CHART / "ci").glob("*.yaml"), *(REPO / "deployment" / "examples").glob("*.yaml")]

@@ -12,6 +12,7 @@ import yaml
 from tests.deployment.chart import (
     CHART,
     FETCH_HELM,
+    HELM,
     NAMESPACE,
     RELEASE,
     REPO,
@@ -23,17 +24,15 @@ from tests.deployment.chart import (
 
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    """The helm binary, or a failure that says why it could not be had (never a silent skip)."""
-    fetched = subprocess.run(
-        ["bash", str(FETCH_HELM)], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    if fetched.returncode != 0:
+    """The helm binary fetched by scripts/test-setup.sh, or a failure that says why (never a
+    silent skip). The tests do not fetch it themselves: they only talk to 127.0.0.1."""
+    if not HELM.is_file():
         pytest.fail(
-            f"helm is needed for the chart tests and scripts/fetch-helm.sh could not provide it "
-            f"(exit {fetched.returncode}):\n{fetched.stderr.strip()}",
+            f"helm is needed for the chart tests and is not at {HELM}: run scripts/test-setup.sh "
+            f"(it fetches helm with {FETCH_HELM.name} and says why when it cannot)",
             pytrace=False,
         )
-    return Path(fetched.stdout.strip().splitlines()[-1])
+    return HELM
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -113,19 +111,9 @@ def test_py_tes_1_1_parses_every_response(server: tuple[Api, str]) -> None:
 
 @pytest.fixture(scope="session")
 def pytes04() -> Path:
-    """py-tes 0.4.2 in its own directory (installed from PyPI once, then cached)."""
-    if (PYTES04 / "tes" / "__init__.py").is_file():
-        return PYTES04
-    PYTES04.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="pytes04-", dir=PYTES04.parent))
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    result = subprocess.run(
-        [*pip, "--target", str(staging), "py-tes==0.4.2"], capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        pytest.fail(f"cannot install py-tes 0.4.2 from PyPI: {result.stderr.strip()[-500:]}")
-    os.replace(staging, PYTES04)
+    """py-tes 0.4.2 in its own directory, from scripts/test-setup.sh (tests stay offline)."""
+    if not (PYTES04 / "tes" / "__init__.py").is_file():
+        pytest.fail(f"py-tes 0.4.2 is not in {PYTES04}: run scripts/test-setup.sh first")
     return PYTES04
 
 
