@@ -33,7 +33,10 @@ for script in scripts/test-setup.d/*.sh; do
   . "$script"
 done
 
+# boto3 with no endpoint would contact AWS and the cloud metadata address: point it at a closed
+# loopback port unless a test starts its own S3 server (moto) and says so.
 cat >>"$env_file" <<EOT
 export AWS_EC2_METADATA_DISABLED=true
+export AWS_ENDPOINT_URL=\${AWS_ENDPOINT_URL:-http://127.0.0.1:9}
 EOT
 echo "test-setup: done"
