@@ -240,6 +240,15 @@ def test_workdir_is_used_and_created_on_the_volume(box: Sandbox) -> None:
     runtime.cleanup()
 
 
+def test_a_workdir_off_the_volume_is_created_as_docker_would(box: Sandbox) -> None:
+    # Neither a mount point nor /tmp: the sandbox's own file system, like a container's.
+    if box.kind == "podman":
+        pytest.skip("podman refuses a --workdir its image lacks (docs/runtimes.md)")
+    name = f"tesk{uuid.uuid4().hex[:8]}"
+    result = box.run_one("pwd", workdir=f"/{name}/src/app")
+    assert (result.exit_code, result.stdout_tail) == (0, f"/{name}/src/app\n")
+
+
 def test_without_workdir_commands_start_at_the_root(box: Sandbox) -> None:
     # The busybox test image sets no working directory; bwrap has no image.
     assert box.run_one("pwd").stdout_tail == "/\n"
@@ -349,6 +358,14 @@ def test_bwrap_host_file_system_is_read_only(data_root: Path) -> None:
     result = box.run_one(f"touch /usr/{name} || echo refused; ls /etc/hostname")
     assert result.stdout_tail == "refused\n/etc/hostname\n"
     assert not Path("/usr", name).exists()
+
+
+@needs_bwrap
+def test_bwrap_refuses_a_workdir_it_cannot_make_in_a_host_directory(data_root: Path) -> None:
+    box = make_sandbox("bwrap", data_root)
+    with pytest.raises(RuntimeFailure, match=r"workdir: .*read-only"):
+        box.run_one("pwd", workdir=f"/usr/tesk-{uuid.uuid4().hex}")
+    assert box.run_one("pwd", workdir="/usr").stdout_tail == "/usr\n"
 
 
 def test_cancel_kills_every_process_and_cleanup_removes_the_volume(box: Sandbox) -> None:

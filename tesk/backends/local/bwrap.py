@@ -93,6 +93,11 @@ class BwrapLauncher:
             problem = self._mount_problem(bind.container)
             if problem:
                 raise LaunchRefused(problem)
+        workdir = _unbound_workdir(spec)
+        if workdir:
+            problem = self._host_tree_problem(workdir)
+            if problem:
+                raise LaunchRefused(f"workdir: {problem}")
         env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", **spec.env}
         status_read, status_write = os.pipe()
         try:
@@ -138,6 +143,11 @@ class BwrapLauncher:
                 args += ["--tmpfs", hidden]
         for bind in spec.binds:
             args += ["--bind", str(bind.host), bind.container]
+        workdir = _unbound_workdir(spec)
+        if workdir:
+            # Docker creates a missing working directory in the container; here it goes into
+            # the sandbox's own root (a directory of the host is left as it is).
+            args += ["--dir", workdir]
         args += ["--chdir", spec.workdir or "/", "--", *spec.command]
         return args
 
@@ -164,7 +174,12 @@ class BwrapLauncher:
         top = path.split("/")[1]
         if top in ("proc", "dev"):
             return f"{path} lies in /{top}, which the sandbox provides itself"
-        if top == "tmp" or any(_within(path, hidden) for hidden in self._hidden):
+        return self._host_tree_problem(path)
+
+    def _host_tree_problem(self, path: str) -> str | None:
+        """Why the directory `path` (normalised) cannot be made in the sandbox, if it cannot."""
+        top = path.split("/")[1]
+        if top in ("", "tmp") or any(_within(path, hidden) for hidden in self._hidden):
             return None
         host_top = "/" + top
         if not os.path.lexists(host_top) or os.path.isdir(path):
@@ -183,6 +198,16 @@ class BwrapLauncher:
         """
         for hidden in self._hidden:
             kill_with(_token("--tmpfs") + _token(hidden)[1:])
+
+
+def _unbound_workdir(spec: LaunchSpec) -> str | None:
+    """The executor's working directory unless it lies on a bind (the runtime made those)."""
+    if not spec.workdir:
+        return None
+    workdir = posixpath.normpath(spec.workdir)
+    if any(_within(workdir, posixpath.normpath(b.container)) for b in spec.binds):
+        return None
+    return workdir
 
 
 def _token(argument: str) -> bytes:
