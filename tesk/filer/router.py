@@ -72,7 +72,7 @@ class Router:
         chunk, timeout = config.chunk_bytes, config.retry.timeout_s
         transfers: list[Transfer] = [FileTransfer(config.file_roots)]
         if config.http:
-            transfers.append(HttpTransfer(retry, chunk, timeout))
+            transfers.append(HttpTransfer(retry, chunk, timeout, config.blocked_networks))
         if config.ftp:
             transfers.append(FtpTransfer(retry, chunk, timeout))
         if config.s3:

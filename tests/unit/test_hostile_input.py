@@ -14,14 +14,14 @@ import requests
 from connexion import App
 
 from tesk.app import create_app
-from tesk.auth.network import (
+from tesk.config import DEFAULT_BLOCKED_NETWORKS, CustomConfig, FilerConfig, LimitsConfig
+from tesk.filer.network import (
     BlockedHostError,
     GuardedAdapter,
     check_resolved,
     check_url_host,
     literal_address,
 )
-from tesk.config import DEFAULT_BLOCKED_NETWORKS, CustomConfig, FilerConfig, LimitsConfig
 from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
 from tests.fakes.memory_store import MemoryStore

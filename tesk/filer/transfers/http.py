@@ -12,16 +12,17 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from tesk.filer.base import TransferError, TransientTransferError
 from tesk.filer.localfs import partial_file
+from tesk.filer.network import BlockedHostError, GuardedAdapter, Network
 from tesk.filer.retry import Retrier
 from tesk.filer.transfers.common import TransferBase, os_reason, stream_block
 from tesk.filer.urls import redact
@@ -54,6 +55,8 @@ def _status_error(response: requests.Response, url: str) -> TransferError:
 
 
 def _request_error(error: Exception, url: str) -> TransferError:
+    if isinstance(error, BlockedHostError):
+        return TransferError(f"{redact(url)}: {error}")
     if isinstance(error, requests.exceptions.SSLError):
         return TransferError(f"{redact(url)}: TLS failed ({os_reason(error)})")
     if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
@@ -69,12 +72,13 @@ def _request_error(error: Exception, url: str) -> TransferError:
     return TransferError(f"{redact(url)}: {type(error).__name__}")
 
 
-class _BlockAdapter(HTTPAdapter):
-    """Sends request bodies in larger blocks than urllib3's 16 KiB (several times faster)."""
+class _BlockAdapter(GuardedAdapter):
+    """Refuses blocked networks on every request and redirect (see GuardedAdapter); sends
+    request bodies in larger blocks than urllib3's 16 KiB (several times faster)."""
 
-    def __init__(self, blocksize: int) -> None:
+    def __init__(self, blocksize: int, blocked: Sequence[Network]) -> None:
         self._blocksize = blocksize
-        super().__init__()
+        super().__init__(blocked)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["blocksize"] = self._blocksize
@@ -84,10 +88,17 @@ class _BlockAdapter(HTTPAdapter):
 class HttpTransfer(TransferBase):
     schemes: tuple[str, ...] = ("http", "https")
 
-    def __init__(self, retry: Retrier, chunk_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        retry: Retrier,
+        chunk_bytes: int,
+        timeout_s: float,
+        blocked: Sequence[Network] = (),
+    ) -> None:
         self._retry = retry
         self._block = stream_block(chunk_bytes)
         self._timeout = timeout_s
+        self._blocked = list(blocked)
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -97,7 +108,7 @@ class HttpTransfer(TransferBase):
             session = requests.Session()
             session.headers["Accept-Encoding"] = "identity"
             for prefix in ("http://", "https://"):
-                session.mount(prefix, _BlockAdapter(256 * 1024))
+                session.mount(prefix, _BlockAdapter(256 * 1024, self._blocked))
             self._local.session = session
         return session
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,40 @@ def test_redirects_are_followed_for_get_and_put(
     assert staged.errors == ()
     assert (http_server.root / "landed/o.txt").read_bytes() == b"put through a redirect"
     assert ("PUT", "/landed/o.txt") in http_server.requests
+
+
+def test_blocked_networks_are_refused_on_every_hop(
+    config: FilerConfig, http_server: HttpServer, volume: Path, tmp_path: Path
+) -> None:
+    # 127.0.0.2 plays the cloud metadata service: loopback, so nothing else is ever reached.
+    (tmp_path / "metadata").mkdir()
+    with HttpServer(tmp_path / "metadata", host="127.0.0.2") as metadata:
+        (metadata.root / "credentials").write_bytes(b"instance role secret")
+        filer = Filer(config.model_copy(update={"blocked_networks": [ip_network("127.0.0.2")]}))
+        http_server.redirect("in.txt", metadata.url("credentials"))
+        with pytest.raises(StageError, match=r"in\.txt.*blocked network 127\.0\.0\.2/32"):
+            stage_one(filer, http_server.url("in.txt"), volume)
+        put(volume, "/data/o.txt", b"results")
+        http_server.redirect("up", metadata.url("stolen"), status=307)
+        task = make_task(outputs=[{"url": http_server.url("up"), "path": "/data/o.txt"}])
+        staged = filer.stage_outputs(task, volume, executors_failed=False)
+        assert len(staged.errors) == 1
+        assert "blocked network" in staged.errors[0]
+        assert metadata.requests == []
+    # Refused for good, not retried as a connection failure.
+    assert http_server.requests.count(("GET", "/in.txt")) == 1
+    assert http_server.requests.count(("PUT", "/up")) == 1
+
+
+def test_names_resolving_into_blocked_networks_are_refused(
+    config: FilerConfig, http_server: HttpServer, volume: Path
+) -> None:
+    (http_server.root / "x.txt").write_bytes(b"x")
+    blocked = [ip_network("127.0.0.0/8"), ip_network("::1")]
+    filer = Filer(config.model_copy(update={"blocked_networks": blocked}))
+    with pytest.raises(StageError, match="blocked network"):
+        stage_one(filer, f"http://localhost:{http_server.port}/x.txt", volume)
+    assert http_server.requests == []
 
 
 def test_503_twice_then_success(filer: Filer, http_server: HttpServer, volume: Path) -> None:
