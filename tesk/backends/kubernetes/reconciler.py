@@ -211,9 +211,12 @@ class Reconciler:
     # -- full comparison ----------------------------------------------------------------------
 
     def resync(self) -> None:
+        # The store first: a task past QUEUED then had its Job before the listing began, so a
+        # Job created while the listing runs is never taken for one that disappeared.
+        records = self._store.find(UNFINISHED)
         jobs = {task_id: job for job in self._list_jobs() if (task_id := _task_id(job))}
         now = self._clock()
-        for record in self._store.find(UNFINISHED):
+        for record in records:
             job = jobs.get(record.id)
             if job is not None:
                 self.on_job("MODIFIED", job)
