@@ -270,19 +270,3 @@ class TaskEngine:
             if pause is not None:
                 self._sleep(pause)
         logger.error("task %s: the final state %s could not be reported", self.task_id, state)
-
-
-def run_task(
-    task: Task,
-    runtime: Runtime,
-    reporter: ProgressReporter,
-    cancelled: threading.Event,
-    *,
-    initial_log: TaskLog | None = None,
-    first_seq: int = 1,
-) -> State:
-    """Run `task` with `runtime`, reporting to `reporter`; return its final state."""
-    engine = TaskEngine(
-        task, runtime, reporter, cancelled, initial_log=initial_log, first_seq=first_seq
-    )
-    return engine.run()
