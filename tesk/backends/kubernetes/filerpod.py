@@ -7,19 +7,17 @@ when it failed.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from tesk.config import FilerConfig
+from tesk.filer.stage import FORMAT, Direction, run_stage
 from tesk.tes.models import Task
-
-RESULT_FORMAT = 1
 
 
 def run(
@@ -42,20 +40,10 @@ def run(
             else FilerConfig()
         )
     except (OSError, ValidationError) as exc:
-        return _print({"format": RESULT_FORMAT, "stage": direction, "ok": False, "error": str(exc)})
-    try:
-        stage = importlib.import_module("tesk.filer").run_stage
-    except (ImportError, AttributeError) as exc:
-        return _print(
-            {
-                "format": RESULT_FORMAT,
-                "stage": direction,
-                "ok": False,
-                "error": f"the filer cannot be loaded: {exc}",
-            }
-        )
-    result: dict[str, Any] = stage(direction, task, volume, config, executors_failed)
-    return _print(result)
+        return _print({"format": FORMAT, "stage": direction, "ok": False, "error": str(exc)})
+    # `tesk filer` lets only "inputs" and "outputs" through.
+    stage = cast(Direction, direction)
+    return _print(run_stage(stage, task, volume, config, executors_failed))
 
 
 def _print(result: dict[str, Any]) -> int:

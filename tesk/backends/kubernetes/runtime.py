@@ -21,6 +21,7 @@ from tesk.backends.kubernetes.pods import PodRun, PodRunner, PodStartError
 from tesk.backends.kubernetes.status import Phase
 from tesk.backends.kubernetes.streams import new_marker, split_tails
 from tesk.config import KubernetesConfig
+from tesk.filer.stage import FORMAT, Direction, stage_result
 from tesk.taskmaster.runtime import (
     ExecutorResult,
     InputsStaged,
@@ -29,11 +30,9 @@ from tesk.taskmaster.runtime import (
     RuntimeFailure,
     StageError,
 )
-from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task, timestamp
+from tesk.tes.models import Executor, Resources, Task, timestamp
 
 logger = logging.getLogger(__name__)
-
-RESULT_FORMAT = 1
 
 
 class KubernetesRuntime:
@@ -67,25 +66,22 @@ class KubernetesRuntime:
     def stage_inputs(self, task: Task) -> InputsStaged:
         if not task.inputs:
             return InputsStaged(input_types=())
-        result = self._run_filer(task, "inputs", executors_failed=False)
-        try:
-            return InputsStaged(tuple(FileType(t) for t in result["input_types"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StageError(f"unreadable result of the input filer: {exc}") from None
+        staged = self._run_filer(task, "inputs", executors_failed=False)
+        if not isinstance(staged, InputsStaged):
+            raise StageError("the input filer reported another stage")
+        return staged
 
     def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
         if not task.outputs:
             return OutputsStaged(outputs=())
-        result = self._run_filer(task, "outputs", executors_failed=executors_failed)
-        try:
-            return OutputsStaged(
-                outputs=tuple(OutputFileLog.model_validate(o) for o in result["outputs"]),
-                errors=tuple(str(e) for e in result.get("errors") or []),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StageError(f"unreadable result of the output filer: {exc}") from None
+        staged = self._run_filer(task, "outputs", executors_failed=executors_failed)
+        if not isinstance(staged, OutputsStaged):
+            raise StageError("the output filer reported another stage")
+        return staged
 
-    def _run_filer(self, task: Task, direction: str, *, executors_failed: bool) -> dict[str, Any]:
+    def _run_filer(
+        self, task: Task, direction: Direction, *, executors_failed: bool
+    ) -> InputsStaged | OutputsStaged:
         manifest = manifests.filer_pod(
             self._config,
             task,
@@ -105,9 +101,7 @@ class KubernetesRuntime:
                 f"the {direction} filer (pod {name}) ended with exit code {exit_code} and no "
                 f"result; its last output: {_last_line(log)}"
             )
-        if not result.get("ok"):
-            raise StageError(str(result.get("error") or f"the {direction} filer failed"))
-        return result
+        return stage_result(result)
 
     def run_executor(
         self, task: Task, index: int, executor: Executor, resources: Resources | None
@@ -189,7 +183,7 @@ def filer_result(log: str) -> dict[str, Any] | None:
             document = json.loads(text)
         except ValueError:
             continue
-        if isinstance(document, dict) and document.get("format") == RESULT_FORMAT:
+        if isinstance(document, dict) and document.get("format") == FORMAT:
             return document
     return None
 
