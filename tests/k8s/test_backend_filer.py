@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,6 @@ from tesk.store.sql import SqlStore
 from tesk.tes.states import State
 from tests.k8s.backend_env import Deployment, deployment
 from tests.k8s.fakecluster import FakeCluster
-
-if not hasattr(importlib.import_module("tesk.filer"), "run_stage"):
-    pytest.skip("needs the filer (tesk.filer.run_stage)", allow_module_level=True)
 
 
 @pytest.fixture

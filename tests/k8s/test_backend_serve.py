@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import socket
@@ -21,9 +20,6 @@ from tests.k8s.backend_env import EXECUTOR_SA, TASKMASTER_SA, service_account
 from tests.k8s.fakecluster import FakeCluster
 
 TESK = Path(sys.executable).with_name("tesk")
-
-if not hasattr(importlib.import_module("tesk.filer"), "check_url"):
-    pytest.skip("`tesk serve` needs the filer (tesk.filer.check_url)", allow_module_level=True)
 
 
 def free_port() -> int:

@@ -298,7 +298,6 @@ def test_redirects_into_blocked_networks_are_not_followed() -> None:
 
 
 def test_file_urls_outside_the_roots_are_refused_by_the_filer(tmp_path: Any) -> None:
-    pytest.importorskip("tesk.filer.router", reason="the filer's URL check is not built yet")
     root = tmp_path / "data"
     root.mkdir()
     custom = CustomConfig(filer=FilerConfig(file_roots=[root]))
