@@ -61,6 +61,11 @@ def _request_error(error: Exception, url: str) -> TransferError:
         return TransferError(f"{redact(url)}: TLS failed ({os_reason(error)})")
     if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
         return TransientTransferError(f"{redact(url)}: timed out")
+    if isinstance(error, OSError) and not isinstance(error, requests.RequestException):
+        # requests and urllib3 wrap every socket error: a bare one is about the local file
+        # (unreadable output, full disk), which no retry mends.
+        where = f" ({error.filename})" if error.filename else ""
+        return TransferError(f"{redact(url)}: local file: {os_reason(error)}{where}")
     if isinstance(
         error,
         requests.ConnectionError

@@ -127,6 +127,18 @@ def test_names_resolving_into_blocked_networks_are_refused(
     assert http_server.requests == []
 
 
+def test_a_local_file_error_fails_at_once_and_says_so(
+    filer: Filer, http_server: HttpServer, volume: Path
+) -> None:
+    (http_server.root / "x.txt").write_bytes(b"x")
+    (volume / "data").write_bytes(b"a file where the input's directory should be")
+    with pytest.raises(StageError) as caught:
+        stage_one(filer, http_server.url("x.txt"), volume, "/data/x.txt")
+    assert "connection failed" not in str(caught.value)
+    assert "file exists" in str(caught.value).lower()
+    assert http_server.requests.count(("GET", "/x.txt")) == 1
+
+
 def test_503_twice_then_success(filer: Filer, http_server: HttpServer, volume: Path) -> None:
     (http_server.root / "flaky.txt").write_bytes(b"eventually")
     http_server.fail("flaky.txt", 503, times=2)
