@@ -98,6 +98,9 @@ def _error(error: BaseException, url: str) -> TransferError:
         return TransientTransferError(f"{redact(url)}: {str(error).strip()}")
     if isinstance(error, TimeoutError):
         return TransientTransferError(f"{redact(url)}: timed out")
+    if isinstance(error, OSError) and error.filename is not None:
+        # Socket errors name no file: this one is about the local file, which no retry mends.
+        return TransferError(f"{redact(url)}: local file: {os_reason(error)} ({error.filename})")
     return TransientTransferError(f"{redact(url)}: connection failed ({os_reason(error)})")
 
 

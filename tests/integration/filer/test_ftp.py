@@ -116,6 +116,20 @@ def test_credentials_from_netrc(
     assert (volume / "n").read_bytes() == b"via netrc"
 
 
+def test_a_local_file_error_fails_at_once_and_says_so(
+    filer: Filer, ftp_server: FtpServer, volume: Path
+) -> None:
+    (ftp_server.root / "x.txt").write_bytes(b"x")
+    (volume / "data").write_bytes(b"a file where the input's directory should be")
+    task = make_task(inputs=[{"url": ftp_server.url("x.txt"), "path": "/data/x.txt"}])
+    with pytest.raises(StageError) as caught:
+        filer.stage_inputs(task, volume)
+    message = str(caught.value)
+    assert "file exists" in message.lower()
+    assert "connection failed" not in message
+    assert "tried" not in message
+
+
 def test_server_down_is_a_stage_error(filer: Filer, closed_port: int, volume: Path) -> None:
     url = f"ftp://127.0.0.1:{closed_port}/x"
     with pytest.raises(StageError, match=f"{url}: connection failed .*tried 3 times"):
