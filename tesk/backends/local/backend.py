@@ -7,13 +7,11 @@ runner of the data dir (see runner.py); `stop()` ends it.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import shutil
 import socket
 from collections.abc import Mapping, Sequence
-from typing import cast
 
 from tesk.backends.base import BackendError
 from tesk.backends.local.choose import choose_launcher
@@ -50,13 +48,10 @@ def runner_id(data_dir: DataDir) -> str:
 
 def default_stager(config: FilerConfig) -> Stager:
     # Imported when the runner starts: API processes never stage anything.
-    try:
-        filer = importlib.import_module("tesk.filer")
-        stager = cast(Stager, filer.Filer(config))
-    except (ImportError, AttributeError) as exc:
-        raise BackendError(f"the filer cannot be loaded: {exc}") from exc
+    from tesk.filer import Filer
+
     # Files, bytes and failures of every stage reach the metrics of this process.
-    return ObservedStager(stager, recorder())
+    return ObservedStager(Filer(config), recorder())
 
 
 class LocalBackend:
