@@ -18,6 +18,7 @@ from tesk.filer.base import (
 )
 from tesk.filer.localfs import partial_file
 from tesk.filer.router import Router, storage_locations
+from tesk.filer.stopping import check_stopped
 from tesk.filer.urls import join_url, redact
 from tesk.filer.volume import expand_glob, files_below, has_glob, resolve, tes_join
 from tesk.tes.models import FileType, Input, Output, OutputFileLog, Task
@@ -59,6 +60,7 @@ class Filer:
     def _stage_input(self, item: Input, volume_root: Path) -> FileType:
         source = "inline content" if item.content is not None else redact(item.url or "")
         try:
+            check_stopped()
             dest = resolve(volume_root, item.path)
             if item.content is not None:  # inline content wins over a URL
                 if item.type == FileType.DIRECTORY:
@@ -132,6 +134,7 @@ class Filer:
         kind: FileType | None,
         uploads: _Uploads,
     ) -> None:
+        check_stopped()
         local = resolve(volume_root, tes_path)
         if local.is_dir():
             if kind == FileType.FILE:

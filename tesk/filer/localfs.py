@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tesk.filer.stopping import check_stopped
 from tesk.filer.urls import safe_relative
 
 PARTIAL_PREFIX = ".tesk-partial-"
@@ -19,6 +20,7 @@ _NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNO
 
 def new_partial(dest: Path) -> Path:
     """An empty hidden temporary file beside `dest`, to be renamed into place by `commit`."""
+    check_stopped()
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=dest.parent)
     os.close(fd)

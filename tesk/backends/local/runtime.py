@@ -21,6 +21,7 @@ from tesk.backends.local.launcher import (
 from tesk.backends.local.layout import TaskDir, check_task_id
 from tesk.backends.local.logtail import read_tail
 from tesk.backends.local.stager import Stager
+from tesk.filer.stopping import stop_when
 from tesk.taskmaster.runtime import (
     ExecutorResult,
     InputsStaged,
@@ -232,8 +233,8 @@ class LocalRuntime:
     def _interruptible(self, what: str, work: Callable[[], T]) -> T:
         """Run a filer stage in a helper thread that a cancel stops waiting for.
 
-        A transfer cannot be interrupted from outside; a cancelled one is left to end on its
-        own, and whatever it wrote is removed when it does.
+        A transfer cannot be interrupted from outside: a cancelled stage ends after the file
+        under way (stop_when), and whatever it wrote is removed when it does.
         """
         results: list[T] = []
         errors: list[BaseException] = []
@@ -241,7 +242,8 @@ class LocalRuntime:
 
         def target() -> None:
             try:
-                results.append(work())
+                with stop_when(self._cancelled):
+                    results.append(work())
             except BaseException as exc:
                 errors.append(exc)
             finally:

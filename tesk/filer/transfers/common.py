@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tesk.filer.base import PartialUploadError, TransferError
 from tesk.filer.localfs import local_files
+from tesk.filer.stopping import check_stopped
 from tesk.filer.urls import join_url
 
 # Size of one socket read or write when streaming. Measured on loopback: 1 MiB reads run about
@@ -32,6 +33,7 @@ class TransferBase:
         for relative, path in local_files(src) if files is None else files:
             target = join_url(url, relative)
             try:
+                check_stopped()
                 self.upload_file(path, target)
             except TransferError as error:
                 raise PartialUploadError(str(error), uploaded) from error

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from tesk.filer.base import PartialUploadError, TransferError, TransientTransferError
 from tesk.filer.localfs import destination, local_files, partial_file
 from tesk.filer.retry import Retrier
+from tesk.filer.stopping import check_stopped
 from tesk.filer.transfers.common import TransferBase, os_reason, stream_block
 from tesk.filer.urls import join_url, redact
 
@@ -305,6 +306,7 @@ class FtpTransfer(TransferBase):
                 target = join_url(url, relative)
                 remote = posixpath.join(location.path, relative)
                 try:
+                    check_stopped()
                     self._upload_one(session, path, target, remote)
                 except TransferError as error:
                     raise PartialUploadError(str(error), uploaded) from error

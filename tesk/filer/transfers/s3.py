@@ -33,6 +33,7 @@ from s3transfer.subscribers import BaseSubscriber
 from tesk.filer.base import PartialUploadError, TransferError, TransientTransferError
 from tesk.filer.localfs import commit, destination, local_files, new_partial, partial_file
 from tesk.filer.retry import Retrier
+from tesk.filer.stopping import check_stopped
 from tesk.filer.transfers.common import TransferBase
 from tesk.filer.urls import join_url
 
@@ -337,6 +338,7 @@ class S3Transfer(TransferBase):
             for relative, path in local_files(src) if files is None else files:
                 target = join_url(url, relative)
                 try:
+                    check_stopped()
                     self._put(manager, path, target)
                 except TransferError as error:
                     raise PartialUploadError(str(error), uploaded) from error
