@@ -20,8 +20,9 @@ from tesk.filer.localfs import partial_file
 from tesk.filer.router import Router, storage_locations
 from tesk.filer.stopping import check_stopped
 from tesk.filer.urls import join_url, redact
-from tesk.filer.volume import expand_glob, files_below, has_glob, resolve, tes_join
+from tesk.filer.volume import expand_glob, files_below, resolve, tes_join
 from tesk.tes.models import FileType, Input, Output, OutputFileLog, Task
+from tesk.tes.validation import has_glob
 
 log = logging.getLogger(__name__)
 

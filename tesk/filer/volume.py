@@ -17,13 +17,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from tesk.filer.localfs import PARTIAL_PREFIX
+from tesk.tes.validation import has_glob
 
-GLOB_CHARS = frozenset("*?[")
 MAX_LINKS = 40  # as Linux's limit of symlinks followed in one path lookup
-
-
-def has_glob(path: str) -> bool:
-    return any(ch in GLOB_CHARS for ch in path)
 
 
 def tes_join(directory: str, relative: str) -> str:

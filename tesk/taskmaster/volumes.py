@@ -12,12 +12,7 @@ import posixpath
 from pathlib import Path
 
 from tesk.tes.models import FileType, Input, Output, Task
-
-GLOB_CHARS = frozenset("*?[")
-
-
-def has_glob(path: str) -> bool:
-    return any(ch in GLOB_CHARS for ch in path)
+from tesk.tes.validation import has_glob
 
 
 def _static_dir(path: str) -> str:
@@ -44,11 +39,12 @@ def mount_points(task: Task) -> list[str]:
             if stream:
                 wanted.add(posixpath.dirname(posixpath.normpath(stream)))
     points = sorted(posixpath.normpath(p) for p in wanted)
-    return [p for p in points if not any(_within(p, other) for other in points if other != p)]
+    return [p for p in points if not any(within(p, other) for other in points if other != p)]
 
 
-def _within(path: str, ancestor: str) -> bool:
-    return path.startswith(ancestor.rstrip("/") + "/")
+def within(path: str, ancestor: str) -> bool:
+    """Whether the TES path `path` is `ancestor` or lies below it (both normalised)."""
+    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")
 
 
 def host_path(volume_root: Path, container_path: str) -> Path:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tesk.taskmaster.volumes import has_glob, host_path, mount_points
+from tesk.taskmaster.volumes import host_path, mount_points
 from tesk.tes.models import Executor, FileType, Input, Output, Task
+from tesk.tes.validation import has_glob
 
 
 def task(**fields: object) -> Task:

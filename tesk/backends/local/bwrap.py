@@ -31,13 +31,10 @@ from tesk.backends.local.launcher import (
     spawn,
 )
 from tesk.backends.local.proctable import kill_with
+from tesk.taskmaster.volumes import within
 
 # Top-level entries the sandbox provides itself instead of binding the host's.
 _OWN_ENTRIES = frozenset({"proc", "dev", "tmp"})
-
-
-def _within(path: str, ancestor: str) -> bool:
-    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")
 
 
 class BwrapLauncher:
@@ -139,7 +136,7 @@ class BwrapLauncher:
                 args += ["--ro-bind", host, host]
         args += ["--proc", "/proc", "--dev", "/dev"]
         for hidden in self._hidden:
-            if os.path.isdir(hidden) and not _within(hidden, "/tmp"):
+            if os.path.isdir(hidden) and not within(hidden, "/tmp"):
                 args += ["--tmpfs", hidden]
         for bind in spec.binds:
             args += ["--bind", str(bind.host), bind.container]
@@ -179,7 +176,7 @@ class BwrapLauncher:
     def _host_tree_problem(self, path: str) -> str | None:
         """Why the directory `path` (normalised) cannot be made in the sandbox, if it cannot."""
         top = path.split("/")[1]
-        if top in ("", "tmp") or any(_within(path, hidden) for hidden in self._hidden):
+        if top in ("", "tmp") or any(within(path, hidden) for hidden in self._hidden):
             return None
         host_top = "/" + top
         if not os.path.lexists(host_top) or os.path.isdir(path):
@@ -205,7 +202,7 @@ def _unbound_workdir(spec: LaunchSpec) -> str | None:
     if not spec.workdir:
         return None
     workdir = posixpath.normpath(spec.workdir)
-    if any(_within(workdir, posixpath.normpath(b.container)) for b in spec.binds):
+    if any(within(workdir, posixpath.normpath(b.container)) for b in spec.binds):
         return None
     return workdir
 

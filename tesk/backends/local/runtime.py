@@ -29,16 +29,12 @@ from tesk.taskmaster.runtime import (
     RuntimeFailure,
     StageError,
 )
-from tesk.taskmaster.volumes import host_path, mount_points
+from tesk.taskmaster.volumes import host_path, mount_points, within
 from tesk.tes.models import Executor, Resources, Task, timestamp
 
 T = TypeVar("T")
 
 _CANCEL_POLL_S = 0.05
-
-
-def _within(path: str, ancestor: str) -> bool:
-    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")
 
 
 class LocalRuntime:
@@ -188,9 +184,9 @@ class LocalRuntime:
     def _make_workdir(self, workdir: str, tmp: Path) -> None:
         """Create a working directory that lies on the task's own storage (as docker would)."""
         target: Path | None = None
-        if any(_within(workdir, point) for point in self._mounts):
+        if any(within(workdir, point) for point in self._mounts):
             target = self._host(workdir)
-        elif _within(workdir, "/tmp"):
+        elif within(workdir, "/tmp"):
             target = tmp / os.path.relpath(workdir, "/tmp")
         if target is None or target.is_dir():
             return
