@@ -38,6 +38,40 @@ def test_oversized_snapshots_keep_the_ends_of_the_tails() -> None:
     assert decoded.log.outputs == big.log.outputs  # type: ignore[union-attr]
 
 
+def test_a_final_snapshot_with_more_output_files_than_fit_still_fits() -> None:
+    # A DIRECTORY output of many files: every one of them is logged.
+    files = [
+        OutputFileLog(
+            url=f"s3://results/run-1/sample-{i:05d}.vcf.gz", path=f"/out/{i}", size_bytes="9"
+        )
+        for i in range(20_000)
+    ]
+    final = Progress(State.COMPLETE, seq=9, log=TaskLog(outputs=files, system_logs=["note"]))
+    text = snapshot.encode(final, max_bytes=200_000)
+    assert len(text.encode()) <= 200_000
+    decoded = snapshot.decode(text)
+    assert decoded.state == State.COMPLETE
+    assert decoded.log is not None
+    kept = decoded.log.outputs
+    assert 0 < len(kept) < len(files)
+    assert kept == files[: len(kept)]
+    notes = decoded.log.system_logs or []
+    assert notes[0] == "note"
+    assert f"only the first {len(kept)} of the 20000 uploaded output files are listed" in notes[1]
+
+
+def test_a_snapshot_with_more_system_log_lines_than_fit_still_fits() -> None:
+    lines = [f"output /data/out/{i}.txt: not found in the task volume" for i in range(20_000)]
+    final = Progress(State.SYSTEM_ERROR, seq=9, log=TaskLog(system_logs=lines))
+    text = snapshot.encode(final, max_bytes=200_000)
+    assert len(text.encode()) <= 200_000
+    decoded = snapshot.decode(text)
+    assert decoded.state == State.SYSTEM_ERROR
+    notes = (decoded.log.system_logs or []) if decoded.log else []
+    assert notes[0] == lines[0]
+    assert "system log lines were left out" in notes[-1]
+
+
 @pytest.mark.parametrize(
     "text", ["", "[]", '{"format": 2}', '{"format": 1, "state": "NOPE", "seq": 1}', "{"]
 )

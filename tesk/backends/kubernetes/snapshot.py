@@ -1,14 +1,17 @@
 """Progress snapshots as the taskmaster writes them into its status ConfigMap.
 
-A ConfigMap holds at most 1 MiB. A snapshot carries every executor's stdout/stderr tail, so a task
-with many executors could exceed that: the tails are then shortened (keeping their ends, as a tail
-does) until the snapshot fits, and a system log line says so. The store keeps what arrives.
+A ConfigMap holds at most 1 MiB. A snapshot carries every executor's stdout/stderr tail, every
+uploaded output file and every system log line, so a task could exceed that: the tails are then
+shortened (keeping their ends, as a tail does) until the snapshot fits; if that is not enough,
+fewer output files and then fewer system log lines are listed. A system log line says what was
+left out. The store keeps what arrives.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from tesk.tes.models import FileType, TaskLog
 from tesk.tes.progress import Progress
@@ -17,6 +20,13 @@ from tesk.tes.states import State
 FORMAT = 1
 MAX_SNAPSHOT_BYTES = 900 * 1024  # below the 1 MiB of a ConfigMap, leaving room for metadata
 SHORTENED_NOTE = "executor stdout/stderr tails were shortened to fit the task's status ConfigMap"
+OUTPUTS_NOTE = (
+    "only the first {kept} of the {total} uploaded output files are listed, to fit the task's "
+    "status ConfigMap"
+)
+LINES_NOTE = "{left} system log lines were left out to fit the task's status ConfigMap"
+
+T = TypeVar("T")
 
 
 class SnapshotError(ValueError):
@@ -65,23 +75,58 @@ def _document(progress: Progress, log: TaskLog | None) -> dict[str, Any]:
 
 
 def _shortened(progress: Progress, log: TaskLog, max_bytes: int) -> str:
+    trimmed = log.model_copy(deep=True)
     limit = max(
-        (len((entry.stdout or "").encode()) for entry in log.logs),
+        (len((text or "").encode()) for entry in log.logs for text in (entry.stdout, entry.stderr)),
         default=0,
     )
-    limit = max(limit, max((len((entry.stderr or "").encode()) for entry in log.logs), default=0))
-    while True:
+    while limit > 0:
         limit //= 2
-        trimmed = log.model_copy(deep=True)
-        for entry in trimmed.logs:
-            entry.stdout = _tail(entry.stdout, limit)
-            entry.stderr = _tail(entry.stderr, limit)
+        for entry, original in zip(trimmed.logs, log.logs, strict=True):
+            entry.stdout = _tail(original.stdout, limit)
+            entry.stderr = _tail(original.stderr, limit)
         notes = list(trimmed.system_logs or [])
         if SHORTENED_NOTE not in notes:
             trimmed.system_logs = [*notes, SHORTENED_NOTE]
-        text = json.dumps(_document(progress, trimmed), separators=(",", ":"))
-        if len(text.encode()) <= max_bytes or limit == 0:
+        text = _text(progress, trimmed)
+        if len(text.encode()) <= max_bytes:
             return text
+    # Still too big without tails (a directory output of many files, many error lines): the
+    # final state matters more than a complete list, so list fewer output files (every one was
+    # uploaded), then fewer system log lines, each time saying so.
+    files = trimmed.outputs
+    if files:
+        notes = list(trimmed.system_logs or [])
+        trimmed.outputs = []
+        trimmed.system_logs = [*notes, OUTPUTS_NOTE.format(kept=len(files), total=len(files))]
+        budget = max_bytes - len(_text(progress, trimmed).encode())
+        trimmed.outputs = _head(files, lambda f: f.dump(), budget)
+        kept = len(trimmed.outputs)
+        trimmed.system_logs = [*notes, OUTPUTS_NOTE.format(kept=kept, total=len(files))]
+        text = _text(progress, trimmed)
+        if len(text.encode()) <= max_bytes:
+            return text
+    lines = list(trimmed.system_logs or [])
+    trimmed.system_logs = [LINES_NOTE.format(left=len(lines))]
+    budget = max_bytes - len(_text(progress, trimmed).encode())
+    kept_lines = _head(lines, lambda line: line, budget)
+    trimmed.system_logs = [*kept_lines, LINES_NOTE.format(left=len(lines) - len(kept_lines))]
+    return _text(progress, trimmed)
+
+
+def _text(progress: Progress, log: TaskLog) -> str:
+    return json.dumps(_document(progress, log), separators=(",", ":"))
+
+
+def _head(items: list[T], as_json: Callable[[T], object], budget: int) -> list[T]:
+    """The first `items` whose JSON (with a comma each) fits in `budget` bytes."""
+    kept: list[T] = []
+    for item in items:
+        budget -= len(json.dumps(as_json(item), separators=(",", ":")).encode()) + 1
+        if budget < 0:
+            break
+        kept.append(item)
+    return kept
 
 
 def _tail(text: str | None, limit: int) -> str | None:
