@@ -306,3 +306,20 @@ def test_two_api_replicas_reconcile_the_same_tasks(env: Deployment, cluster: Fak
         assert leftovers(cluster, running) == []
     finally:
         other.stop()
+
+
+def test_a_second_submit_completes_a_half_done_one(cluster: FakeCluster) -> None:
+    # The API process died after creating the Job and before its task ConfigMap: submitting again
+    # (what the reconciler does for a QUEUED task) keeps the Job and creates the ConfigMap.
+    with deployment(cluster, start=False) as env:
+        task_id = env.submit(task(["echo", "once"]))
+        tn = names.TaskNames(task_id)
+        env.backend.kube.core.delete_namespaced_config_map(tn.task_configmap, cluster.namespace)
+        env.backend.submit(env.record(task_id))
+        jobs = [j["metadata"]["name"] for j in cluster.objects("jobs", cluster.namespace)]
+        assert jobs == [tn.job]
+        env.backend.start()
+        record = env.wait_state(task_id)
+    assert record.state == State.COMPLETE, record.log
+    assert record.log is not None
+    assert record.log.logs[0].stdout == "once\n"

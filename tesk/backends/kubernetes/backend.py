@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
@@ -45,21 +46,26 @@ class KubernetesBackend:
     # -- API side -----------------------------------------------------------------------------
 
     def submit(self, record: TaskRecord) -> None:
-        """Create the taskmaster Job, then the task ConfigMap it owns (its pod waits for it)."""
+        """Create the taskmaster Job, then the task ConfigMap it owns (its pod waits for it).
+
+        Submitting again completes what an earlier submit left half done (an API process that
+        died between the two creates): an existing Job is kept and its ConfigMap created.
+        """
         ns = self._k8s.namespace
         tn = names.TaskNames(record.id)
         try:
-            created = self.kube.batch.create_namespaced_job(
-                ns, manifests.taskmaster_job(self._k8s, record.id)
+            created = self.kube.to_dict(
+                self.kube.batch.create_namespaced_job(
+                    ns, manifests.taskmaster_job(self._k8s, record.id)
+                )
             )
         except ApiException as exc:
-            if status_of(exc) == 409:
-                logger.info("task %s: its Job exists already", record.id)
-                return
-            raise BackendError(
-                f"the taskmaster Job could not be created: {describe(exc)}"
-            ) from None
-        job = JobRef(tn.job, str(self.kube.to_dict(created)["metadata"]["uid"]))
+            if status_of(exc) != 409:
+                raise BackendError(
+                    f"the taskmaster Job could not be created: {describe(exc)}"
+                ) from None
+            created = self._existing_job(record.id)
+        job = JobRef(tn.job, str(created["metadata"]["uid"]))
         try:
             files = taskdoc.files_for(
                 record, job, self._k8s, self._config.filer, self._config.limits.log_tail_bytes
@@ -67,10 +73,36 @@ class KubernetesBackend:
             self.kube.core.create_namespaced_config_map(
                 ns, manifests.task_configmap(self._k8s, record.id, job, files)
             )
-        except (ApiException, taskdoc.TaskDocumentError) as exc:
+        except ApiException as exc:
+            if status_of(exc) == 409:
+                logger.info("task %s: its Job and task ConfigMap exist already", record.id)
+                return
             self._delete_job_quietly(record.id)
-            detail = describe(exc) if isinstance(exc, ApiException) else str(exc)
-            raise BackendError(f"the task ConfigMap could not be created: {detail}") from None
+            raise BackendError(
+                f"the task ConfigMap could not be created: {describe(exc)}"
+            ) from None
+        except taskdoc.TaskDocumentError as exc:
+            self._delete_job_quietly(record.id)
+            raise BackendError(f"the task ConfigMap could not be created: {exc}") from None
+
+    def _existing_job(self, task_id: str) -> dict[str, Any]:
+        """The task's Job that a create found already there (listed by name: the API's Role
+        lists Jobs, it does not get them)."""
+        name = names.TaskNames(task_id).job
+        try:
+            found = self.kube.to_dict(
+                self.kube.batch.list_namespaced_job(
+                    self._k8s.namespace, field_selector=f"metadata.name={name}"
+                )
+            )
+        except ApiException as exc:
+            raise BackendError(
+                f"the task's existing Job could not be read: {describe(exc)}"
+            ) from None
+        items: list[dict[str, Any]] = found.get("items") or []
+        if not items:
+            raise BackendError("the task's Job was deleted while it was being submitted")
+        return items[0]
 
     def cancel(self, task_id: str, previous_state: State) -> None:
         try:
