@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench clean k8s-up k8s-down k8s-serve
 
 install: $(STAMP)
 
@@ -38,6 +38,22 @@ unit: install
 bench: install
 	scripts/test-setup.sh --bench
 	. ./.cache/test-env.sh && $(BIN)/python -m benchmarks $(BENCH)
+
+# A real single-node Kubernetes (etcd, control plane, kubelet, containerd) built from the Go module
+# proxy, in a network namespace of its own: docs/testing-kubernetes.md. Needs root.
+K8S := $(BIN)/python -m tests.k8s.cluster
+PORT ?= 8080
+
+k8s-up: install
+	$(K8S) up
+
+k8s-down: install
+	$(K8S) down
+
+# TES on 127.0.0.1:$(PORT) with the Kubernetes backend: the chart installed with helm in the cluster.
+k8s-serve: k8s-up
+	scripts/fetch-helm.sh >/dev/null
+	$(K8S) serve --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .cache .tesk .pytest_cache .mypy_cache .ruff_cache

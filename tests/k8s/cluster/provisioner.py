@@ -1,0 +1,140 @@
+"""A dynamic provisioner for the test cluster's default StorageClass: each claim gets a
+hostPath PersistentVolume on the node, a directory owned by root with mode 0755, as a CSI
+driver's volume root is; its directory and volume are deleted when the claim is released.
+
+    python -m tests.k8s.cluster.provisioner --kubeconfig K --root DIR --node NODE
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+PROVISIONER = "tesk.test/hostpath"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+
+log = logging.getLogger("provisioner")
+
+
+class Provisioner:
+    def __init__(self, api: client.ApiClient, root: Path, node: str) -> None:
+        self.core = client.CoreV1Api(api)
+        self.storage = client.StorageV1Api(api)
+        self.root = root
+        self.node = node
+
+    def our_classes(self) -> set[str]:
+        classes = self.storage.list_storage_class().items
+        return {c.metadata.name for c in classes if c.provisioner == PROVISIONER}
+
+    def step(self) -> None:
+        classes = self.our_classes()
+        volumes = {pv.metadata.name: pv for pv in self.core.list_persistent_volume().items}
+        for claim in self.core.list_persistent_volume_claim_for_all_namespaces().items:
+            annotations = claim.metadata.annotations or {}
+            wanted = f"pvc-{claim.metadata.uid}"
+            if (
+                claim.status.phase == "Pending"
+                and claim.spec.storage_class_name in classes
+                and annotations.get(SELECTED_NODE) == self.node
+                and not claim.spec.volume_name
+                and wanted not in volumes
+                and claim.metadata.deletion_timestamp is None
+            ):
+                self.provision(claim, wanted)
+        for volume in volumes.values():
+            annotations = volume.metadata.annotations or {}
+            if annotations.get(PROVISIONED_BY) != PROVISIONER:
+                continue
+            if volume.status.phase in ("Released", "Failed") and (
+                volume.spec.persistent_volume_reclaim_policy == "Delete"
+            ):
+                self.delete(volume)
+
+    def provision(self, claim: Any, name: str) -> None:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)
+        volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "annotations": {PROVISIONED_BY: PROVISIONER}},
+            "spec": {
+                "capacity": {"storage": claim.spec.resources.requests["storage"]},
+                "accessModes": claim.spec.access_modes,
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": claim.spec.storage_class_name,
+                "volumeMode": claim.spec.volume_mode or "Filesystem",
+                "claimRef": {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "namespace": claim.metadata.namespace,
+                    "name": claim.metadata.name,
+                    "uid": claim.metadata.uid,
+                },
+                "hostPath": {"path": str(path), "type": "Directory"},
+                "nodeAffinity": {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/hostname",
+                                        "operator": "In",
+                                        "values": [self.node],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                },
+            },
+        }
+        try:
+            self.core.create_persistent_volume(volume)
+            log.info(
+                "provisioned %s for %s/%s", name, claim.metadata.namespace, claim.metadata.name
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    def delete(self, volume: Any) -> None:
+        shutil.rmtree(self.root / volume.metadata.name, ignore_errors=True)
+        try:
+            self.core.delete_persistent_volume(volume.metadata.name)
+            log.info("deleted %s", volume.metadata.name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--root", required=True, type=Path)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--interval", type=float, default=0.5)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    provisioner = Provisioner(
+        config.new_client_from_config(config_file=args.kubeconfig), args.root, args.node
+    )
+    while True:
+        try:
+            provisioner.step()
+        except Exception as error:  # the API server may be restarting: try again
+            log.warning("provisioner step failed: %s", error)
+        time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    main()
