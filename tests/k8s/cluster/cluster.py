@@ -7,6 +7,7 @@ left alone, and a half-dead one (a stopped machine's leftovers) is torn down fir
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import ssl
@@ -123,10 +124,8 @@ class Cluster:
         processes.kill_and_wait(sorted(pids), timeout=5)
         for root in Path("/sys/fs/cgroup").glob("*/kubepods*"):
             for directory in sorted(root.glob("**/"), key=lambda p: len(p.parts), reverse=True):
-                try:
+                with contextlib.suppress(OSError):
                     directory.rmdir()
-                except OSError:
-                    pass
 
     def _unmount(self) -> None:
         prefixes = (str(self.layout.state), str(self.layout.run), "/run/netns/cni-")

@@ -36,7 +36,7 @@ def _cache_home() -> Path:
 
 @dataclass(frozen=True)
 class Layout:
-    """Directories of one cluster: built programs (kept across clusters), state (removed by down)."""
+    """One cluster's directories: programs (kept across clusters), state (removed by down)."""
 
     state: Path
     run: Path

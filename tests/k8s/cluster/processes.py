@@ -3,6 +3,7 @@ log files under the cluster's state directory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -64,20 +65,16 @@ def stop(layout: Layout, name: str, timeout: float = 10.0) -> None:
 
 def kill_and_wait(pids: list[int], timeout: float = 10.0) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     end = time.monotonic() + timeout
     alive = list(pids)
     while alive and time.monotonic() < end:
         alive = [pid for pid in alive if _alive(pid)]
         time.sleep(0.1)
     for pid in alive:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _alive(pid: int) -> bool:
