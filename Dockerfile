@@ -11,9 +11,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python -m venv /opt/tesk
 COPY pyproject.toml README.md ./
+# Dependencies first, in a layer of their own: a change to TESK's code does not reinstall them.
+RUN /opt/tesk/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && /opt/tesk/bin/pip install --requirement /tmp/requirements.txt
 COPY tesk ./tesk
 RUN /opt/tesk/bin/pip wheel --no-deps --wheel-dir /wheels . \
- && /opt/tesk/bin/pip install /wheels/tesk-*.whl \
+ && /opt/tesk/bin/pip install --no-deps /wheels/tesk-*.whl \
  && /opt/tesk/bin/pip uninstall --yes pip setuptools \
  && /opt/tesk/bin/tesk --version
 

@@ -25,10 +25,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict tesk
 
-# System packages and servers the tests use (bubblewrap, podman, PostgreSQL), then every check.
+# System packages and servers the tests use (bubblewrap, podman, PostgreSQL, the Kubernetes test
+# cluster), then every check.
 test: install
 	scripts/test-setup.sh
 	$(MAKE) --no-print-directory lint typecheck
+	$(K8S) up
 	. ./.cache/test-env.sh && $(BIN)/pytest -q
 
 unit: install

@@ -17,6 +17,12 @@ command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 command -v busybox >/dev/null || [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+# The test cluster's node (tests/k8s/cluster): pod networking, kube-proxy, TESK's image base.
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+command -v iptables >/dev/null || missing+=(iptables)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+command -v go >/dev/null || missing+=(golang-go)
 if [ "${1:-}" = --bench ]; then command -v wrk >/dev/null || missing+=(wrk); fi
 if ((${#missing[@]})); then
   echo "test-setup: installing ${missing[*]}"

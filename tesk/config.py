@@ -100,6 +100,10 @@ class ExecutorPodConfig(Section):
     zone_label: str = "topology.kubernetes.io/zone"  # node label matched against resources.zones
     # Secrets a task may name in its `image_pull_secret` backend parameter (empty: any name).
     allowed_image_pull_secrets: list[str] = Field(default_factory=list)
+    # Executors run as this user and group, non-root, as Pod Security `restricted` requires; None:
+    # as the image says (often root), which only a namespace allowing root (`baseline`) admits.
+    run_as_user: int | None = Field(default=10001, ge=1)
+    run_as_group: int | None = Field(default=10001, ge=0)
 
 
 class KubernetesConfig(Section):
@@ -115,6 +119,9 @@ class KubernetesConfig(Section):
         None  # None: in-cluster credentials, else $KUBECONFIG / ~/.kube/config
     )
     taskmaster_service_account: str = "tesk-taskmaster"
+    # User and group of TESK's own pods (taskmaster, filer): the TESK image's non-root user.
+    run_as_user: int = Field(default=10001, ge=1)
+    run_as_group: int = Field(default=10001, ge=0)
     taskmaster_cpu: str = "100m"  # requests of the taskmaster container (no CPU limit)
     taskmaster_memory: str = "256Mi"  # request and limit of the taskmaster and filer containers
     storage_class: str | None = None
@@ -122,10 +129,15 @@ class KubernetesConfig(Section):
         "ReadWriteOnce"
     )
     default_disk_gb: float = Field(default=1.0, gt=0)
-    # Group that owns the task volume in filer and executor pods (pod securityContext.fsGroup), so
-    # the filer (uid 10001 in TESK's image) and non-root executors can write to it; None: unset.
+    # Group that owns the task volume in filer and executor pods (pod securityContext.fsGroup, with
+    # fsGroupChangePolicy OnRootMismatch), so the filer and non-root executors can write to it;
+    # None: unset. Volumes whose driver skips fsGroup (ReadWriteMany, no fsType) need a root that
+    # run_as_user may write to: the filer says so when it cannot.
     volume_fs_group: int | None = Field(default=10001, ge=0)
     pending_timeout_s: int = Field(default=600, ge=1)
+    # How long a cancelled task's Job may wait for its pods to end before it is let go (pods on
+    # a node that stopped answering never end until the node returns or is removed).
+    cancel_timeout_s: int = Field(default=120, ge=1)
     ttl_seconds_after_finished: int = Field(default=3600, ge=0)
     resync_interval_s: float = Field(default=60.0, gt=0)  # full comparison of store and cluster
     # Executor pods run as this account (None: the namespace's default); they never mount its token.

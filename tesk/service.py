@@ -95,6 +95,10 @@ class TesService:
         task = parse_task(body)
         check_task(task, self._limits)
         warnings = self._apply_backend_parameters(task)
+        try:
+            self._backend.check_task(task)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
         self._check_urls(task)
 
         created_us = time.time_ns() // 1000

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from tesk.store.base import TaskRecord
+from tesk.tes.models import Task
 from tesk.tes.states import State
 
 
@@ -32,6 +33,9 @@ class ComputeBackend(Protocol):
 
     def check_backend_parameters(self, parameters: Mapping[str, str]) -> None:
         """Raise ValueError with a message when a supported key has an unusable value."""
+
+    def check_task(self, task: Task) -> None:
+        """Raise ValueError naming the field when this backend could never run the task."""
 
     def start(self) -> None:
         """Start background work (runner, reconciler) in the serving process."""

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tesk.backends.base import BackendError
 from tesk.store.base import TaskRecord
+from tesk.tes.models import Task
 from tesk.tes.states import State
 
 
@@ -18,7 +19,9 @@ class FakeBackend:
         check: Callable[[Mapping[str, str]], None] | None = None,
         fail_submit: str | None = None,
         fail_cancel: str | None = None,
+        refuse_task: str | None = None,
     ) -> None:
+        self.refuse_task = refuse_task
         self.supported = list(supported)
         self.check = check
         self.fail_submit = fail_submit
@@ -52,6 +55,10 @@ class FakeBackend:
         self.checked.append(dict(parameters))
         if self.check is not None:
             self.check(parameters)
+
+    def check_task(self, task: Task) -> None:
+        if self.refuse_task is not None:
+            raise ValueError(self.refuse_task)
 
     def start(self) -> None:
         self.started += 1

@@ -1,7 +1,8 @@
-"""A Kubernetes backend wired to a fake cluster, a store and TesService, for end-to-end tests.
+"""A Kubernetes backend wired to the test cluster, a store and TesService, for end-to-end tests.
 
-The backend talks to the fake API server through the real `kubernetes` client; its taskmasters
-run `tesk taskmaster` in fake-kubelet pods and start real filer and executor pods.
+The backend runs in the test process and talks to the real API server with the admin kubeconfig;
+its taskmasters run `tesk taskmaster` (the TESK image) in the cluster with their own
+ServiceAccount and start real filer and executor pods.
 """
 
 from __future__ import annotations
@@ -19,31 +20,27 @@ from tesk.service import TesService
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.states import State, is_terminal
 from tests.fakes.memory_store import MemoryStore
-from tests.k8s.fakecluster import FakeCluster
+from tests.k8s.realcluster import (
+    EXECUTOR_IMAGE,
+    EXECUTOR_SA,
+    TASKMASTER_SA,
+    TESK_IMAGE,
+    TestCluster,
+)
 
-NAMESPACE = "tesk"
-TASKMASTER_SA = "tesk-taskmaster"
-EXECUTOR_SA = "tesk-executor"
-
-
-def service_account(name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": namespace},
-    }
+__all__ = ["EXECUTOR_SA", "TASKMASTER_SA", "Deployment", "deployment", "k8s_config", "task"]
 
 
-def k8s_config(cluster: FakeCluster, **overrides: Any) -> KubernetesConfig:
+def k8s_config(cluster: TestCluster, **overrides: Any) -> KubernetesConfig:
     settings: dict[str, Any] = {
         "namespace": cluster.namespace,
         "kubeconfig": cluster.kubeconfig_path,
+        "image": TESK_IMAGE,
         "taskmaster_service_account": TASKMASTER_SA,
         "executor_service_account": EXECUTOR_SA,
-        "pending_timeout_s": 30,
+        "pending_timeout_s": 60,
         "ttl_seconds_after_finished": 600,
         "resync_interval_s": 2.0,
-        "volume_fs_group": None,
     }
     settings.update(overrides)
     return KubernetesConfig.model_validate(settings)
@@ -53,7 +50,7 @@ def k8s_config(cluster: FakeCluster, **overrides: Any) -> KubernetesConfig:
 class Deployment:
     """One API process: store, backend (started), service."""
 
-    cluster: FakeCluster
+    cluster: TestCluster
     config: CustomConfig
     store: TaskStore
     backend: KubernetesBackend
@@ -79,8 +76,7 @@ class Deployment:
             if time.monotonic() > end:
                 raise AssertionError(
                     f"task {task_id} still {record.state} after {timeout} s; "
-                    f"log: {record.log.dump() if record.log else None}; "
-                    f"cluster errors: {self.cluster.errors}"
+                    f"log: {record.log.dump() if record.log else None}"
                 )
             time.sleep(0.05)
 
@@ -107,18 +103,14 @@ def make_service(store: TaskStore, backend: KubernetesBackend, config: CustomCon
 
 @contextmanager
 def deployment(
-    cluster: FakeCluster,
+    cluster: TestCluster,
     *,
     store: TaskStore | None = None,
     start: bool = True,
     filer: FilerConfig | None = None,
     log_tail_bytes: int = 64 * 1024,
-    create_accounts: bool = True,
     **k8s: Any,
 ) -> Iterator[Deployment]:
-    if create_accounts:
-        cluster.apply(service_account(TASKMASTER_SA, cluster.namespace))
-        cluster.apply(service_account(EXECUTOR_SA, cluster.namespace))
     config = CustomConfig(
         backend="kubernetes",
         kubernetes=k8s_config(cluster, **k8s),
@@ -138,7 +130,7 @@ def deployment(
 
 def task(*commands: list[str], **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "executors": [{"image": "busybox", "command": command} for command in commands]
+        "executors": [{"image": EXECUTOR_IMAGE, "command": command} for command in commands]
     }
     body.update(fields)
     return body

@@ -1,38 +1,33 @@
-"""Fixtures for Kubernetes tests: a fake cluster on 127.0.0.1 and real `kubernetes` clients."""
+"""Fixtures for Kubernetes tests: the real test cluster, one namespace per test."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from kubernetes import client, config
 
-from tests.k8s.fakecluster import FakeCluster
+from tests.k8s.cluster import Cluster
+from tests.k8s.realcluster import TestCluster, cluster_or_fail, new_namespace
 
 
-@pytest.fixture
-def fake_cluster() -> Iterator[FakeCluster]:
-    """A fresh fake cluster; fails the test if one of its controllers failed."""
-    if shutil.which("bwrap") is None:
-        pytest.skip("the fake kubelet runs pods in bubblewrap: apt-get install bubblewrap")
-    with FakeCluster() as cluster:
-        yield cluster
-        assert cluster.errors == [], "\n".join(cluster.errors)
+@pytest.fixture(scope="session")
+def real_cluster() -> Cluster:
+    return cluster_or_fail()
 
 
 @pytest.fixture
-def k8s_client(fake_cluster: FakeCluster) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=fake_cluster.kubeconfig_path)
-    yield api
-    api.close()
+def cluster(real_cluster: Cluster) -> Iterator[TestCluster]:
+    """A fresh namespace enforcing Pod Security `restricted`, with TESK's accounts and Role."""
+    view = TestCluster(real_cluster, new_namespace())
+    view.prepare()
+    yield view
+    view.remove()
 
 
 @pytest.fixture
-def core_v1(k8s_client: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(k8s_client)
-
-
-@pytest.fixture
-def batch_v1(k8s_client: client.ApiClient) -> client.BatchV1Api:
-    return client.BatchV1Api(k8s_client)
+def privileged_cluster(real_cluster: Cluster) -> Iterator[TestCluster]:
+    """A fresh namespace that admits any pod (hostPath volumes, root), with TESK's accounts."""
+    view = TestCluster(real_cluster, new_namespace())
+    view.prepare(pod_security="privileged")
+    yield view
+    view.remove()

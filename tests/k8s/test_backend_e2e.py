@@ -1,13 +1,13 @@
-"""End to end over the fake cluster: TesService -> Kubernetes backend -> taskmaster Job ->
+"""End to end on the real test cluster: TesService -> Kubernetes backend -> taskmaster Job ->
 executor (and filer) pods -> status ConfigMap -> reconciler -> store.
 
-Everything goes through the real `kubernetes` client; the taskmaster is `tesk taskmaster` in a
-fake-kubelet pod. See docs/testing-kubernetes.md for what the fake does not show.
+The taskmaster is `tesk taskmaster` in the TESK image, in a namespace that enforces Pod Security
+`restricted`; failures are the real ones (the scheduler's, the kubelet's, the OOM killer's, the
+Eviction API's). See docs/testing-kubernetes.md.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,44 +17,30 @@ from tesk.backends.kubernetes import KubernetesBackend, names
 from tesk.store.sql import SqlStore
 from tesk.tes.states import State
 from tests.k8s.backend_env import Deployment, deployment, make_service, task
-from tests.k8s.fakecluster import (
-    Evicted,
-    FakeCluster,
-    ImagePullFailure,
-    NodeLost,
-    OOMKilled,
-    Unschedulable,
-    labels_match,
-)
+from tests.k8s.realcluster import EXECUTOR_IMAGE, TestCluster
 
 EXECUTORS = f"{names.LABEL_COMPONENT}={names.COMPONENT_EXECUTOR}"
 TASKMASTERS = f"{names.LABEL_COMPONENT}={names.COMPONENT_TASKMASTER}"
 KINDS = ("jobs", "pods", "persistentvolumeclaims", "configmaps")
 
 
-@pytest.fixture
-def cluster() -> Iterator[FakeCluster]:
-    if shutil.which("bwrap") is None:
-        pytest.skip("the fake kubelet runs pods in bubblewrap: apt-get install bubblewrap")
-    with FakeCluster() as fake:
-        yield fake
-        assert fake.errors == [], "\n".join(fake.errors)
+# A request no node of the test cluster (2 cores) can meet.
+TOO_MANY_CORES = "64"
 
 
 @pytest.fixture
-def env(cluster: FakeCluster, tmp_path: Path) -> Iterator[Deployment]:
+def env(cluster: TestCluster, tmp_path: Path) -> Iterator[Deployment]:
     store = SqlStore(f"sqlite:///{tmp_path / 'tesk.db'}")
     with deployment(cluster, store=store) as running:
         yield running
     store.close()
 
 
-def leftovers(cluster: FakeCluster, task_id: str) -> list[str]:
+def leftovers(cluster: TestCluster, task_id: str) -> list[str]:
     found = []
     for kind in KINDS:
-        for obj in cluster.objects(kind, cluster.namespace):
-            if (obj["metadata"].get("labels") or {}).get(names.LABEL_TASK) == task_id:
-                found.append(f"{kind}/{obj['metadata']['name']}")
+        for obj in cluster.objects(kind, labelSelector=f"{names.LABEL_TASK}={task_id}"):
+            found.append(f"{kind}/{obj['metadata']['name']}")
     return found
 
 
@@ -67,9 +53,9 @@ def test_a_task_completes_with_exit_codes_and_separate_stdout_stderr(env: Deploy
     task_id = env.submit(
         {
             "executors": [
-                {"image": "alpine", "command": ["sh", "-c", "echo out-1; echo err-1 >&2"]},
+                {"image": EXECUTOR_IMAGE, "command": ["sh", "-c", "echo out-1; echo err-1 >&2"]},
                 {
-                    "image": "alpine",
+                    "image": EXECUTOR_IMAGE,
                     "command": [
                         "sh",
                         "-c",
@@ -105,8 +91,8 @@ def test_ignore_error_goes_on_to_the_next_executor(env: Deployment) -> None:
     task_id = env.submit(
         {
             "executors": [
-                {"image": "alpine", "command": ["false"], "ignore_error": True},
-                {"image": "alpine", "command": ["echo", "after"]},
+                {"image": EXECUTOR_IMAGE, "command": ["false"], "ignore_error": True},
+                {"image": EXECUTOR_IMAGE, "command": ["echo", "after"]},
             ]
         }
     )
@@ -121,12 +107,12 @@ def test_requested_stdout_and_stderr_files_are_written_and_tailed(env: Deploymen
         {
             "executors": [
                 {
-                    "image": "alpine",
+                    "image": EXECUTOR_IMAGE,
                     "command": ["sh", "-c", "echo to-file; echo err-file >&2"],
                     "stdout": "/logs/out.txt",
                     "stderr": "/logs/err.txt",
                 },
-                {"image": "alpine", "command": ["cat", "/logs/out.txt", "/logs/err.txt"]},
+                {"image": EXECUTOR_IMAGE, "command": ["cat", "/logs/out.txt", "/logs/err.txt"]},
             ]
         }
     )
@@ -139,7 +125,7 @@ def test_requested_stdout_and_stderr_files_are_written_and_tailed(env: Deploymen
 
 
 def test_the_pvc_goes_when_the_task_ends_and_the_rest_after_the_ttl(
-    cluster: FakeCluster, tmp_path: Path
+    cluster: TestCluster, tmp_path: Path
 ) -> None:
     with deployment(cluster, ttl_seconds_after_finished=1) as env:
         task_id = env.submit(task(["true"]))
@@ -148,7 +134,7 @@ def test_the_pvc_goes_when_the_task_ends_and_the_rest_after_the_ttl(
         assert env.record(task_id).state == State.COMPLETE
 
 
-def test_cancel_removes_everything_and_ends_canceled(env: Deployment, cluster: FakeCluster) -> None:
+def test_cancel_removes_everything_and_ends_canceled(env: Deployment, cluster: TestCluster) -> None:
     task_id = env.submit(task(["sh", "-c", "echo started; sleep 60"]))
     cluster.wait_for(lambda: cluster.get("pods", names.TaskNames(task_id).executor_pod(0)))
     env.wait_state(task_id, lambda s: s == State.RUNNING)
@@ -160,52 +146,54 @@ def test_cancel_removes_everything_and_ends_canceled(env: Deployment, cluster: F
     assert leftovers(cluster, task_id) == []
 
 
-def test_cancel_of_a_queued_task_before_its_taskmaster_runs(
-    env: Deployment, cluster: FakeCluster
-) -> None:
-    cluster.script(labels_match(TASKMASTERS), Unschedulable(), times=1)
-    task_id = env.submit(task(["true"]))
-    env.service.cancel(task_id)
-    assert env.wait_state(task_id).state == State.CANCELED
-    assert leftovers(cluster, task_id) == []
+def test_cancel_of_a_queued_task_before_its_taskmaster_runs(cluster: TestCluster) -> None:
+    with deployment(cluster, taskmaster_cpu=TOO_MANY_CORES) as env:
+        task_id = env.submit(task(["true"]))
+        env.service.cancel(task_id)
+        assert env.wait_state(task_id).state == State.CANCELED
+        assert leftovers(cluster, task_id) == []
 
 
 @pytest.mark.parametrize(
-    ("outcome", "reason"),
+    ("executor", "reason"),
     [
-        (Unschedulable("0/1 nodes are available: 1 Insufficient nvidia.com/gpu."), "Unschedulable"),
-        (ImagePullFailure("failed to pull image: not found"), "ImagePull"),
+        (
+            {"image": EXECUTOR_IMAGE, "command": ["true"]},
+            "Insufficient cpu",
+        ),
+        ({"image": "tesk.invalid/no-such-image:1", "command": ["true"]}, "ImagePull"),
     ],
     ids=["unschedulable", "image-pull"],
 )
 def test_an_executor_pending_past_the_timeout_is_a_system_error(
-    cluster: FakeCluster, outcome: object, reason: str
+    cluster: TestCluster, executor: dict[str, object], reason: str
 ) -> None:
-    cluster.script(labels_match(EXECUTORS), outcome, times=1)  # type: ignore[arg-type]
-    with deployment(cluster, pending_timeout_s=2) as env:
-        task_id = env.submit(task(["true"]))
-        record = env.wait_state(task_id)
+    body: dict[str, object] = {"executors": [executor]}
+    if reason == "Insufficient cpu":
+        body["resources"] = {"cpu_cores": int(TOO_MANY_CORES)}
+    with deployment(cluster, pending_timeout_s=15) as env:
+        task_id = env.submit(body)
+        record = env.wait_state(task_id, timeout=120)
         assert record.state == State.SYSTEM_ERROR
         logs = system_logs(env, task_id)
-        assert "still pending after 2 s" in logs
+        assert "still pending after 15 s" in logs
         assert reason in logs
-        assert cluster.get("pods", names.TaskNames(task_id).executor_pod(0)) is None
+        pod = names.TaskNames(task_id).executor_pod(0)
+        cluster.wait_for(lambda: cluster.get("pods", pod) is None)
 
 
-def test_a_taskmaster_that_never_starts_is_a_system_error(cluster: FakeCluster) -> None:
-    cluster.script(labels_match(TASKMASTERS), Unschedulable(), times=1)
-    with deployment(cluster, pending_timeout_s=2) as env:
+def test_a_taskmaster_that_never_starts_is_a_system_error(cluster: TestCluster) -> None:
+    with deployment(cluster, pending_timeout_s=3, taskmaster_cpu=TOO_MANY_CORES) as env:
         task_id = env.submit(task(["true"]))
         assert env.wait_state(task_id).state == State.SYSTEM_ERROR
-        assert "the taskmaster did not start within 2 s" in system_logs(env, task_id)
+        assert "the taskmaster did not start within 3 s" in system_logs(env, task_id)
         cluster.wait_for(lambda: not leftovers(cluster, task_id))
 
 
-def test_an_oom_killed_executor_is_an_executor_error_with_the_reason(
-    env: Deployment, cluster: FakeCluster
-) -> None:
-    cluster.script(labels_match(EXECUTORS), OOMKilled(after=0.1), times=1)
-    task_id = env.submit(task(["sleep", "30"]) | {"resources": {"ram_gb": 0.1}})
+def test_an_oom_killed_executor_is_an_executor_error_with_the_reason(env: Deployment) -> None:
+    # The kernel's OOM killer, through the container's memory limit (52 MiB).
+    grow = "x=$(head -c 300000000 /dev/zero | tr '\\0' x)"
+    task_id = env.submit(task(["sh", "-c", grow]) | {"resources": {"ram_gb": 0.05}})
     record = env.wait_state(task_id)
     assert record.state == State.EXECUTOR_ERROR
     assert record.log is not None
@@ -213,34 +201,30 @@ def test_an_oom_killed_executor_is_an_executor_error_with_the_reason(
     assert "OOMKilled" in system_logs(env, task_id)
 
 
-@pytest.mark.parametrize("outcome", [Evicted(after=0.1), NodeLost(after=0.1, gc_after=0.5)])
-def test_an_evicted_or_lost_executor_is_preempted(
-    env: Deployment, cluster: FakeCluster, outcome: object
-) -> None:
-    cluster.script(labels_match(EXECUTORS), outcome, times=1)  # type: ignore[arg-type]
-    task_id = env.submit(task(["sleep", "30"]))
+def test_an_evicted_executor_is_preempted(env: Deployment, cluster: TestCluster) -> None:
+    task_id = env.submit(task(["sleep", "60"]))
+    executor = names.TaskNames(task_id).executor_pod(0)
+    env.wait_state(task_id, lambda s: s == State.RUNNING)
+    cluster.wait_for(
+        lambda: (cluster.get("pods", executor) or {}).get("status", {}).get("phase") == "Running"
+    )
+    cluster.evict(executor)
     record = env.wait_state(task_id)
     assert record.state == State.PREEMPTED, system_logs(env, task_id)
     assert "preempted" in system_logs(env, task_id)
 
 
 def test_a_lost_taskmaster_is_a_system_error_and_its_pods_are_removed(
-    env: Deployment, cluster: FakeCluster
+    env: Deployment, cluster: TestCluster
 ) -> None:
     task_id = env.submit(task(["sleep", "60"]))
     executor = names.TaskNames(task_id).executor_pod(0)
     cluster.wait_for(lambda: cluster.get("pods", executor))
     env.wait_state(task_id, lambda s: s == State.RUNNING)
-    (taskmaster,) = [
-        p
-        for p in cluster.objects("pods", cluster.namespace)
-        if p["metadata"]["labels"].get(names.LABEL_COMPONENT) == names.COMPONENT_TASKMASTER
-        and p["metadata"]["labels"].get(names.LABEL_TASK) == task_id
-    ]
-    core = env.backend.kube.core
-    core.delete_namespaced_pod(
-        taskmaster["metadata"]["name"], cluster.namespace, grace_period_seconds=0
+    (taskmaster,) = cluster.objects(
+        "pods", labelSelector=f"{TASKMASTERS},{names.LABEL_TASK}={task_id}"
     )
+    cluster.delete("pods", taskmaster["metadata"]["name"], gracePeriodSeconds=0)
     record = env.wait_state(task_id)
     assert record.state == State.SYSTEM_ERROR
     assert "the taskmaster failed without a final report" in system_logs(env, task_id)
@@ -257,7 +241,7 @@ def test_max_runtime_stops_the_executor(env: Deployment) -> None:
 
 
 def test_a_restarted_api_applies_what_happened_while_it_was_down(
-    cluster: FakeCluster, tmp_path: Path
+    cluster: TestCluster, tmp_path: Path
 ) -> None:
     store = SqlStore(f"sqlite:///{tmp_path / 'tesk.db'}")
     with deployment(cluster, store=store, start=False) as env:
@@ -268,7 +252,7 @@ def test_a_restarted_api_applies_what_happened_while_it_was_down(
                 c["type"] == "Complete"
                 for c in (cluster.get("jobs", job) or {}).get("status", {}).get("conditions", [])
             ),
-            timeout=60,
+            timeout=120,
         )
         assert env.record(task_id).state == State.QUEUED  # nothing applied it yet
         env.backend.start()
@@ -280,7 +264,7 @@ def test_a_restarted_api_applies_what_happened_while_it_was_down(
 
 
 def test_the_volume_is_deleted_when_the_task_ends_before_the_ttl(
-    env: Deployment, cluster: FakeCluster
+    env: Deployment, cluster: TestCluster
 ) -> None:
     task_id = env.submit(task(["true"]))
     assert env.wait_state(task_id).state == State.COMPLETE
@@ -289,7 +273,7 @@ def test_the_volume_is_deleted_when_the_task_ends_before_the_ttl(
     assert cluster.get("jobs", tn.job) is not None  # kept until its TTL, with its pods' logs
 
 
-def test_two_api_replicas_reconcile_the_same_tasks(env: Deployment, cluster: FakeCluster) -> None:
+def test_two_api_replicas_reconcile_the_same_tasks(env: Deployment, cluster: TestCluster) -> None:
     other = KubernetesBackend(env.config, env.store)
     other.start()
     try:
@@ -308,15 +292,15 @@ def test_two_api_replicas_reconcile_the_same_tasks(env: Deployment, cluster: Fak
         other.stop()
 
 
-def test_a_second_submit_completes_a_half_done_one(cluster: FakeCluster) -> None:
+def test_a_second_submit_completes_a_half_done_one(cluster: TestCluster) -> None:
     # The API process died after creating the Job and before its task ConfigMap: submitting again
     # (what the reconciler does for a QUEUED task) keeps the Job and creates the ConfigMap.
     with deployment(cluster, start=False) as env:
         task_id = env.submit(task(["echo", "once"]))
         tn = names.TaskNames(task_id)
-        env.backend.kube.core.delete_namespaced_config_map(tn.task_configmap, cluster.namespace)
+        cluster.delete("configmaps", tn.task_configmap)
         env.backend.submit(env.record(task_id))
-        jobs = [j["metadata"]["name"] for j in cluster.objects("jobs", cluster.namespace)]
+        jobs = [j["metadata"]["name"] for j in cluster.objects("jobs")]
         assert jobs == [tn.job]
         env.backend.start()
         record = env.wait_state(task_id)

@@ -1,8 +1,11 @@
-"""Inputs and outputs end to end over the fake cluster: filer pods (`tesk filer`) on the PVC."""
+"""Inputs and outputs end to end on the test cluster: filer pods (`tesk filer`) on the PVC.
+
+file:// URLs reach the filer through `file_roots_host_path` (hostPath volumes), which only a
+namespace that admits hostPath allows (Pod Security `privileged`).
+"""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from tesk.config import FilerConfig
 from tesk.store.sql import SqlStore
 from tesk.tes.states import State
 from tests.k8s.backend_env import Deployment, deployment
-from tests.k8s.fakecluster import FakeCluster
+from tests.k8s.realcluster import EXECUTOR_IMAGE, TestCluster
 
 
 @pytest.fixture
@@ -21,24 +24,23 @@ def files(tmp_path: Path) -> Path:
     (root / "in").mkdir(parents=True)
     (root / "in" / "data.txt").write_text("from a file\n")
     (root / "out").mkdir()
+    # The filer runs as uid 10001; the directories are the host's.
+    for directory in (root, root / "in", root / "out"):
+        directory.chmod(0o777)
     return root
 
 
 @pytest.fixture
-def env(tmp_path: Path, files: Path) -> Iterator[Deployment]:
-    if shutil.which("bwrap") is None:
-        pytest.skip("the fake kubelet runs pods in bubblewrap: apt-get install bubblewrap")
-    with FakeCluster() as cluster:
-        store = SqlStore(f"sqlite:///{tmp_path / 'tesk.db'}")
-        with deployment(
-            cluster,
-            store=store,
-            filer=FilerConfig(file_roots=[files]),
-            file_roots_host_path=True,
-        ) as running:
-            yield running
-        store.close()
-        assert cluster.errors == []
+def env(privileged_cluster: TestCluster, tmp_path: Path, files: Path) -> Iterator[Deployment]:
+    store = SqlStore(f"sqlite:///{tmp_path / 'tesk.db'}")
+    with deployment(
+        privileged_cluster,
+        store=store,
+        filer=FilerConfig(file_roots=[files]),
+        file_roots_host_path=True,
+    ) as running:
+        yield running
+    store.close()
 
 
 def test_content_and_file_inputs_in_and_outputs_out(env: Deployment, files: Path) -> None:
@@ -58,7 +60,7 @@ def test_content_and_file_inputs_in_and_outputs_out(env: Deployment, files: Path
             ],
             "executors": [
                 {
-                    "image": "alpine",
+                    "image": EXECUTOR_IMAGE,
                     "command": [
                         "sh",
                         "-c",
@@ -82,7 +84,7 @@ def test_a_missing_input_is_a_system_error_with_the_filers_reason(
     task_id = env.submit(
         {
             "inputs": [{"path": "/data/x", "url": (files / "in" / "missing.txt").as_uri()}],
-            "executors": [{"image": "alpine", "command": ["true"]}],
+            "executors": [{"image": EXECUTOR_IMAGE, "command": ["true"]}],
         }
     )
     record = env.wait_state(task_id)
@@ -100,7 +102,10 @@ def test_outputs_are_uploaded_after_an_executor_failed(env: Deployment, files: P
                 {"path": "/out/never.txt", "url": (files / "out" / "never.txt").as_uri()},
             ],
             "executors": [
-                {"image": "alpine", "command": ["sh", "-c", "echo half > /out/partial.txt; exit 1"]}
+                {
+                    "image": EXECUTOR_IMAGE,
+                    "command": ["sh", "-c", "echo half > /out/partial.txt; exit 1"],
+                }
             ],
         }
     )

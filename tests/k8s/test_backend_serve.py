@@ -1,9 +1,8 @@
-"""`tesk serve --backend kubernetes` on loopback, driven by py-tes, tasks on the fake cluster."""
+"""`tesk serve --backend kubernetes` on loopback, driven by py-tes, tasks on the test cluster."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,8 +15,8 @@ import requests
 import tes
 import yaml
 
-from tests.k8s.backend_env import EXECUTOR_SA, TASKMASTER_SA, service_account
-from tests.k8s.fakecluster import FakeCluster
+from tests.k8s.backend_env import EXECUTOR_SA, TASKMASTER_SA
+from tests.k8s.realcluster import EXECUTOR_IMAGE, TESK_IMAGE, TestCluster
 
 TESK = Path(sys.executable).with_name("tesk")
 
@@ -30,61 +29,55 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, FakeCluster]]:
-    if shutil.which("bwrap") is None:
-        pytest.skip("the fake kubelet runs pods in bubblewrap: apt-get install bubblewrap")
-    with FakeCluster() as cluster:
-        cluster.apply(service_account(TASKMASTER_SA, cluster.namespace))
-        cluster.apply(service_account(EXECUTOR_SA, cluster.namespace))
-        overlay = tmp_path / "kubernetes.yaml"
-        overlay.write_text(
-            yaml.safe_dump(
-                {
-                    "custom": {
-                        "kubernetes": {
-                            "namespace": cluster.namespace,
-                            "kubeconfig": cluster.kubeconfig_path,
-                            "taskmaster_service_account": TASKMASTER_SA,
-                            "executor_service_account": EXECUTOR_SA,
-                            "volume_fs_group": None,
-                        }
+def served(cluster: TestCluster, tmp_path: Path) -> Iterator[tuple[str, TestCluster]]:
+    overlay = tmp_path / "kubernetes.yaml"
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "custom": {
+                    "kubernetes": {
+                        "namespace": cluster.namespace,
+                        "kubeconfig": cluster.kubeconfig_path,
+                        "taskmaster_service_account": TASKMASTER_SA,
+                        "executor_service_account": EXECUTOR_SA,
+                        "image": TESK_IMAGE,
                     }
                 }
-            )
+            }
         )
-        port = free_port()
-        log = tmp_path / "serve.log"
-        process = subprocess.Popen(
-            [
-                str(TESK),
-                "serve",
-                "--backend",
-                "kubernetes",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--config",
-                str(overlay),
-            ],
-            env={**os.environ, "TESK_CONFIG": ""},
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while "TES v1.1.0" not in log.read_text():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("tesk serve did not start:\n" + log.read_text())
-                time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}", cluster
-        finally:
-            process.terminate()
-            process.wait(30)
-        assert cluster.errors == []
+    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+    process = subprocess.Popen(
+        [
+            str(TESK),
+            "serve",
+            "--backend",
+            "kubernetes",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--config",
+            str(overlay),
+        ],
+        env={**os.environ, "TESK_CONFIG": ""},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "TES v1.1.0" not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("tesk serve did not start:\n" + log.read_text())
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", cluster
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
-def test_py_tes_runs_a_task_through_tesk_serve(served: tuple[str, FakeCluster]) -> None:
+def test_py_tes_runs_a_task_through_tesk_serve(served: tuple[str, TestCluster]) -> None:
     url, _cluster = served
     client = tes.HTTPClient(url, timeout=10)
     info = requests.get(f"{url}/ga4gh/tes/v1/service-info", timeout=10).json()
@@ -92,8 +85,8 @@ def test_py_tes_runs_a_task_through_tesk_serve(served: tuple[str, FakeCluster]) 
     task_id = client.create_task(
         tes.Task(
             executors=[
-                tes.Executor(image="alpine", command=["sh", "-c", "echo served; echo e >&2"]),
-                tes.Executor(image="alpine", command=["sh", "-c", "exit 2"]),
+                tes.Executor(image=EXECUTOR_IMAGE, command=["sh", "-c", "echo served; echo e >&2"]),
+                tes.Executor(image=EXECUTOR_IMAGE, command=["sh", "-c", "exit 2"]),
             ]
         )
     )

@@ -42,7 +42,7 @@ def load(name: str) -> dict[str, Any]:
         ("image-pull-backoff", Phase.PENDING, None, "ImagePullBackOff"),
         ("container-creating", Phase.PENDING, None, "ContainerCreating"),
         ("running", Phase.RUNNING, None, None),
-        ("failed-without-container", Phase.FAILED, None, "no healthy devices"),
+        ("failed-without-container", Phase.PREEMPTED, None, "no healthy devices"),
     ],
 )
 def test_pod_outcome(fixture: str, phase: Phase, exit_code: int | None, reason: str | None) -> None:
@@ -123,3 +123,43 @@ def test_settle_state(stored: State, outcome: JobOutcome | None, expected: State
     assert (decision[0] if decision else None) == expected
     if decision is not None:
         assert decision[1]
+
+
+def _pod(phase: str, state: dict[str, object], **status: object) -> dict[str, object]:
+    return {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": phase,
+            "containerStatuses": [{"name": "executor", "state": state}],
+            **status,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "reason", ["InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"]
+)
+def test_a_container_that_can_never_start_fails_at_once(reason: str) -> None:
+    pod = _pod("Pending", {"waiting": {"reason": reason, "message": "no"}})
+    outcome = pod_outcome(pod, "executor")
+    assert outcome.phase is Phase.FAILED
+    assert outcome.reason is not None and reason in outcome.reason
+
+
+@pytest.mark.parametrize("reason", ["ImagePullBackOff", "ErrImagePull", "ContainerCreating"])
+def test_a_container_that_may_still_start_stays_pending(reason: str) -> None:
+    outcome = pod_outcome(_pod("Pending", {"waiting": {"reason": reason}}), "executor")
+    assert outcome.phase is Phase.PENDING
+
+
+@pytest.mark.parametrize("reason", ["OutOfcpu", "OutOfmemory", "NodeAffinity"])
+def test_a_pod_the_kubelet_refused_is_capacity_not_the_task(reason: str) -> None:
+    outcome = pod_outcome(_pod("Failed", {}, reason=reason, message="m"), "executor")
+    assert outcome.phase is Phase.PREEMPTED
+    assert outcome.reason is not None and reason in outcome.reason
+
+
+def test_a_container_whose_state_was_lost_is_not_the_users_fault() -> None:
+    state = {"terminated": {"reason": "ContainerStatusUnknown", "exitCode": 137}}
+    outcome = pod_outcome(_pod("Failed", state), "executor")
+    assert outcome.phase is Phase.PREEMPTED

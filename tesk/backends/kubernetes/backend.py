@@ -15,12 +15,13 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.base import BackendError
-from tesk.backends.kubernetes import manifests, names, parameters, taskdoc
+from tesk.backends.kubernetes import admission, manifests, names, parameters, taskdoc
 from tesk.backends.kubernetes.client import Kube, describe, load_api_client, status_of
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.backends.kubernetes.reconciler import Reconciler
 from tesk.config import CustomConfig
 from tesk.store.base import TaskRecord, TaskStore
+from tesk.tes.models import Task
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
 
@@ -126,6 +127,9 @@ class KubernetesBackend:
 
     def check_backend_parameters(self, parameters_: Mapping[str, str]) -> None:
         parameters.parse(parameters_, self._k8s.executor.allowed_image_pull_secrets)
+
+    def check_task(self, task: Task) -> None:
+        admission.check_task(task)
 
     def _delete_job_quietly(self, task_id: str) -> None:
         try:

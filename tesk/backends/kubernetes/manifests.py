@@ -20,12 +20,14 @@ from tesk.tes.models import Executor, Resources, Task
 Obj = dict[str, Any]
 
 TASK_DIR = "/etc/tesk/task"  # the task ConfigMap in taskmaster and filer pods
+STATUS_DIR = "/etc/tesk/status"  # the status ConfigMap (if any yet) in the taskmaster pod
 VOLUME_ROOT = "/var/lib/tesk/volume"  # the whole task volume in filer pods
 NETRC_DIR = "/etc/tesk/netrc"  # the filer netrc Secret in filer pods
 IO_DIR = "/.tesk-io"  # an executor's own directory of the task volume (default stdout/stderr)
 IO_SUBPATH = ".tesk"  # where those directories live in the task volume
 TASK_VOLUME = "task-volume"
 TASK_CONFIG_VOLUME = "task-config"
+STATUS_VOLUME = "task-status"
 NETRC_VOLUME = "filer-netrc"
 FILER_CONTAINER = "filer"
 EXECUTOR_CONTAINER = "executor"
@@ -78,6 +80,7 @@ def taskmaster_job(config: KubernetesConfig, task_id: str) -> Obj:
         "serviceAccountName": config.taskmaster_service_account,
         "restartPolicy": "Never",
         "enableServiceLinks": False,
+        "securityContext": _restricted_pod(config.run_as_user, config.run_as_group, None),
         "containers": [
             {
                 "name": TASKMASTER_CONTAINER,
@@ -89,12 +92,20 @@ def taskmaster_job(config: KubernetesConfig, task_id: str) -> Obj:
                     "limits": {"memory": config.taskmaster_memory},
                 },
                 "volumeMounts": [
-                    {"name": TASK_CONFIG_VOLUME, "mountPath": TASK_DIR, "readOnly": True}
+                    {"name": TASK_CONFIG_VOLUME, "mountPath": TASK_DIR, "readOnly": True},
+                    {"name": STATUS_VOLUME, "mountPath": STATUS_DIR, "readOnly": True},
                 ],
                 "securityContext": _restricted_container(),
             }
         ],
-        "volumes": [{"name": TASK_CONFIG_VOLUME, "configMap": {"name": tn.task_configmap}}],
+        "volumes": [
+            {"name": TASK_CONFIG_VOLUME, "configMap": {"name": tn.task_configmap}},
+            # What an earlier taskmaster of this task reported, for the one that replaces it.
+            {
+                "name": STATUS_VOLUME,
+                "configMap": {"name": tn.status_configmap, "optional": True},
+            },
+        ],
     }
     if config.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
@@ -105,6 +116,11 @@ def taskmaster_job(config: KubernetesConfig, task_id: str) -> Obj:
         "spec": {
             # The taskmaster runs once: a second one would run the user's commands again.
             "backoffLimit": 0,
+            # ... except when it was disrupted (evicted, drained, preempted, its node lost): then
+            # a new taskmaster takes the task over, adopting the pods and claim already there.
+            "podFailurePolicy": {
+                "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+            },
             "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
             "template": {"metadata": {"labels": pod_labels}, "spec": pod},
         },
@@ -236,8 +252,9 @@ def filer_pod(
         spec["serviceAccountName"] = config.executor_service_account
     if config.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
-    if config.volume_fs_group is not None:
-        spec["securityContext"] = {"fsGroup": config.volume_fs_group}
+    spec["securityContext"] = _restricted_pod(
+        config.run_as_user, config.run_as_group, config.volume_fs_group
+    )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -283,6 +300,7 @@ def executor_pod(
         "command": [escape(arg) for arg in command],
         "volumeMounts": mounts,
         "resources": _executor_resources(config, task.resources, placement),
+        "securityContext": _executor_container_security(config),
     }
     if executor.workdir:
         container["workingDir"] = executor.workdir
@@ -304,8 +322,9 @@ def executor_pod(
         spec["imagePullSecrets"] = [{"name": placement.image_pull_secret}]
     if placement.max_runtime_s is not None:
         spec["activeDeadlineSeconds"] = placement.max_runtime_s
-    if config.volume_fs_group is not None:
-        spec["securityContext"] = {"fsGroup": config.volume_fs_group}
+    spec["securityContext"] = _restricted_pod(
+        config.executor.run_as_user, config.executor.run_as_group, config.volume_fs_group
+    )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -377,6 +396,27 @@ def _restricted_container() -> Obj:
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
     }
+
+
+def _restricted_pod(user: int | None, group: int | None, fs_group: int | None) -> Obj:
+    """A pod securityContext that Pod Security `restricted` admits when `user` is set (non-root);
+    without a user the image's is kept, which `baseline` admits."""
+    context: Obj = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if user is not None:
+        context.update(runAsNonRoot=True, runAsUser=user)
+    if group is not None:
+        context["runAsGroup"] = group
+    if fs_group is not None:
+        # OnRootMismatch: a volume already owned by the group is not walked again for each pod.
+        context.update(fsGroup=fs_group, fsGroupChangePolicy="OnRootMismatch")
+    return context
+
+
+def _executor_container_security(config: KubernetesConfig) -> Obj:
+    if config.executor.run_as_user is not None:
+        return _restricted_container()
+    # The image's user, maybe root: keep its capabilities, but no escalation beyond them.
+    return {"allowPrivilegeEscalation": False}
 
 
 def gib_quantity(gb: float) -> str:

@@ -72,7 +72,14 @@ class PodRunner:
                     self._kube.core.create_namespaced_pod(self._namespace, manifest)
                 )
             except ApiException as exc:
-                raise PodStartError(f"pod {name} could not be created: {describe(exc)}") from None
+                if status_of(exc) != 409:
+                    raise PodStartError(
+                        f"pod {name} could not be created: {describe(exc)}"
+                    ) from None
+                # Already there: created by an earlier taskmaster of this task (this one replaces
+                # a disrupted one), or by a create whose answer was lost. Follow it.
+                logger.info("pod %s exists already: following it", name)
+                created = manifest
             return self._follow(name, container, created)
         finally:
             with self._lock:
@@ -92,6 +99,18 @@ class PodRunner:
         except ApiException as exc:
             if status_of(exc) != 404:
                 logger.warning("deleting pod %s failed: %s", name, describe(exc))
+
+    def delete_all(self, label_selector: str) -> None:
+        """Delete every pod the selector matches (finished pods go at once)."""
+        try:
+            found = self._kube.core.list_namespaced_pod(
+                self._namespace, label_selector=label_selector
+            )
+        except ApiException as exc:
+            logger.warning("listing pods (%s) failed: %s", label_selector, describe(exc))
+            return
+        for pod in found.items:
+            self.delete(pod.metadata.name)
 
     def log(self, name: str, container: str) -> str:
         response = self._kube.core.read_namespaced_pod_log(

@@ -36,6 +36,7 @@ from tesk.backends.kubernetes.status import (
     JobOutcome,
     JobPhase,
     creation_time,
+    deletion_time,
     job_outcome,
     settle_state,
 )
@@ -88,6 +89,7 @@ class Reconciler:
             name="status-watch",
         )
         self._loop: threading.Thread | None = None
+        self._released: set[str] = set()  # Jobs deleted again in the background
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -115,7 +117,9 @@ class Reconciler:
                 if time.monotonic() >= next_resync:
                     next_resync = time.monotonic() + self._config.resync_interval_s
                     self.resync()
-                self.check_pending(self._jobs.objects())
+                jobs = self._jobs.objects()
+                self.check_pending(jobs)
+                self.check_stuck_deletions(jobs)
             except Exception:
                 logger.exception("reconciler: a pass failed; trying again")
             self._stopping.wait(tick)
@@ -208,6 +212,31 @@ class Reconciler:
                 logger.warning("task %s: %s", task_id, reason)
                 self.delete_job(task_id)
 
+    def check_stuck_deletions(self, jobs: list[Obj]) -> None:
+        """Let go of Jobs whose foreground deletion waits on pods that cannot end.
+
+        Pods on a node that stopped answering stay Terminating until it comes back or is
+        removed; a foreground deletion waits for them, and a cancelled task would stay
+        CANCELING. Past kubernetes.cancel_timeout_s the Job is deleted again in the background:
+        it goes now, and the garbage collector removes those pods once their node lets it.
+        """
+        now = self._clock()
+        for job in jobs:
+            task_id = _task_id(job)
+            since = deletion_time(job)
+            if task_id is None or since is None or task_id in self._released:
+                continue
+            if (now - since).total_seconds() < self._config.cancel_timeout_s:
+                continue
+            self._released.add(task_id)
+            logger.warning(
+                "task %s: its Job has waited %d s for its pods to end; deleting it in the "
+                "background (pods on an unreachable node go when the node returns or is removed)",
+                task_id,
+                (now - since).total_seconds(),
+            )
+            self.delete_job(task_id, propagation="Background")
+
     # -- full comparison ----------------------------------------------------------------------
 
     def resync(self) -> None:
@@ -255,11 +284,11 @@ class Reconciler:
 
     # -- cluster calls ------------------------------------------------------------------------
 
-    def delete_job(self, task_id: str) -> bool:
+    def delete_job(self, task_id: str, propagation: str = "Foreground") -> bool:
         """Delete the task's Job and, before it, everything it owns. False: it was not there."""
         try:
             self._kube.batch.delete_namespaced_job(
-                names.TaskNames(task_id).job, self._ns, propagation_policy="Foreground"
+                names.TaskNames(task_id).job, self._ns, propagation_policy=propagation
             )
             return True
         except ApiException as exc:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from tesk.backends.kubernetes import manifests
+from tesk.backends.kubernetes import manifests, names
 from tesk.backends.kubernetes.client import Kube, describe, status_of
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.backends.kubernetes.parameters import Placement
@@ -54,13 +54,19 @@ class KubernetesRuntime:
         self._tail = log_tail_bytes
         self._pods = PodRunner(kube, config.namespace, config.pending_timeout_s)
         self._volume: str | None = None
+        self._task_id = ""
 
     def prepare(self, task: Task) -> None:
+        self._task_id = task.id or ""
         claim = manifests.volume_claim(self._config, task, self._job)
         try:
             self._kube.core.create_namespaced_persistent_volume_claim(self._config.namespace, claim)
         except ApiException as exc:
-            raise RuntimeFailure(f"the task volume could not be created: {describe(exc)}") from None
+            # 409: the claim of an earlier taskmaster of this task, which this one takes over.
+            if status_of(exc) != 409:
+                raise RuntimeFailure(
+                    f"the task volume could not be created: {describe(exc)}"
+                ) from None
         self._volume = claim["metadata"]["name"]
 
     def stage_inputs(self, task: Task) -> InputsStaged:
@@ -158,9 +164,20 @@ class KubernetesRuntime:
     def cancel(self) -> None:
         self._pods.cancel()
 
+    def _task_selector(self) -> str:
+        task_label = names.labels(self._config.instance, names.COMPONENT_EXECUTOR, self._task_id)
+        components = f"{names.COMPONENT_EXECUTOR},{names.COMPONENT_FILER}"
+        return (
+            f"{names.LABEL_TASK}={task_label[names.LABEL_TASK]},"
+            f"{names.LABEL_COMPONENT} in ({components})"
+        )
+
     def cleanup(self) -> None:
         if self._volume is None:
             return
+        # PVC protection keeps a claim while any pod that names it exists, finished ones too:
+        # the task's pods go first, so the claim (and its quota) is freed now, not at the TTL.
+        self._pods.delete_all(self._task_selector())
         try:
             self._kube.core.delete_namespaced_persistent_volume_claim(
                 self._volume, self._config.namespace

@@ -25,6 +25,27 @@ class Phase(Enum):
     FAILED = "failed"  # the pod failed without its container ever running to an end
 
 
+# Waiting reasons that no wait can cure: the pod fails at once instead of at the pending timeout.
+PERMANENT_WAITING = frozenset(
+    {"InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"}
+)
+# Pod-level failure reasons of the kubelet's admission: the pod never ran because the node could
+# not take it (its resources were taken meanwhile, affinity changed): capacity, not the task.
+ADMISSION_REFUSALS = frozenset(
+    {
+        "OutOfcpu",
+        "OutOfmemory",
+        "OutOfpods",
+        "OutOfephemeral-storage",
+        "UnexpectedAdmissionError",
+        "NodeAffinity",
+        "NodeSelectorMismatching",
+        "NodeShutdown",
+        "Terminated",
+    }
+)
+
+
 @dataclass(frozen=True)
 class PodOutcome:
     phase: Phase
@@ -58,8 +79,23 @@ def pod_outcome(pod: Obj, container: str) -> PodOutcome:
             finished_at=(terminated or {}).get("finishedAt"),
             container_reason="DeadlineExceeded",
         )
+    if phase == "Failed" and (
+        status.get("reason") in ADMISSION_REFUSALS
+        or str(status.get("reason", "")).startswith("OutOf")
+    ):
+        message = status.get("message") or "the node refused the pod"
+        return PodOutcome(
+            Phase.PREEMPTED, reason=f"refused by the node ({status['reason']}): {message}"
+        )
     if terminated:
         why = terminated.get("reason")
+        if why == "ContainerStatusUnknown":
+            # The kubelet lost track of the container (its node restarted or lost its state):
+            # whatever the exit code says, it is not the command's doing.
+            message = terminated.get("message") or "the container's state was lost"
+            return PodOutcome(
+                Phase.PREEMPTED, reason=f"ContainerStatusUnknown: {message}", container_reason=why
+            )
         if why in ("StartError", "ContainerCannotRun"):
             message = terminated.get("message") or why
             return PodOutcome(
@@ -73,6 +109,13 @@ def pod_outcome(pod: Obj, container: str) -> PodOutcome:
         return PodOutcome(Phase.FAILED, reason=message)
     if state.get("running"):
         return PodOutcome(Phase.RUNNING, started_at=state["running"].get("startedAt"))
+    waiting = state.get("waiting") or {}
+    if waiting.get("reason") in PERMANENT_WAITING:
+        return PodOutcome(
+            Phase.FAILED,
+            reason=f"the container cannot start: {pending_reason(pod, container)}",
+            container_reason=waiting["reason"],
+        )
     return PodOutcome(Phase.PENDING, reason=pending_reason(pod, container))
 
 
@@ -184,7 +227,15 @@ def settle_state(stored: State, outcome: JobOutcome | None) -> tuple[State, str]
 
 
 def creation_time(obj: Obj) -> datetime | None:
-    value = (obj.get("metadata") or {}).get("creationTimestamp")
+    return _time(obj, "creationTimestamp")
+
+
+def deletion_time(obj: Obj) -> datetime | None:
+    return _time(obj, "deletionTimestamp")
+
+
+def _time(obj: Obj, field: str) -> datetime | None:
+    value = (obj.get("metadata") or {}).get(field)
     if not value:
         return None
     try:

@@ -110,6 +110,9 @@ class LocalBackend:
     def supported_backend_parameters(self) -> Sequence[str]:
         return ()
 
+    def check_task(self, task: Task) -> None:
+        """Container runtimes take what they are given; their own errors say what is wrong."""
+
     def check_backend_parameters(self, parameters: Mapping[str, str]) -> None:
         return None
 

@@ -170,6 +170,8 @@ class Cluster:
                 text = response.read().decode()
         except urllib.error.HTTPError as error:
             raise ClusterError(f"{method} {path}: {error.code} {error.read().decode()}") from None
+        if not text:
+            return {}
         return json.loads(text) if text.startswith("{") else text
 
     def _api_ready(self) -> bool:
@@ -205,6 +207,10 @@ class Cluster:
         except ClusterError as error:
             if "AlreadyExists" not in str(error):
                 raise
+
+    def refresh_images(self) -> None:
+        """Imports TESK's image again when its sources changed since the cluster came up."""
+        images.import_all(self.layout)
 
     # --- faults ------------------------------------------------------------------------------
 

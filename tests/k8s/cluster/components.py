@@ -118,6 +118,12 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
+def _write(path: Path, text: str) -> None:
+    # kube-proxy exits when its configuration file is written to, even with the same content.
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
 def write_configs(layout: Layout) -> None:
     """Writes certificates, kubeconfigs and the node's configuration files."""
     pki = Pki(layout.pki)
@@ -126,18 +132,18 @@ def write_configs(layout: Layout) -> None:
     conf.mkdir(parents=True, exist_ok=True)
     inside = f"https://{NODE_IP}:{API_PORT}"
     for user in ("controller-manager", "scheduler", "kube-proxy"):
-        (conf / f"{user}.kubeconfig").write_text(kubeconfig(pki, user, inside))
-    (conf / "kubelet.kubeconfig").write_text(kubeconfig(pki, "kubelet-client", inside))
-    layout.kubeconfig.write_text(kubeconfig(pki, "admin", f"https://127.0.0.1:{HOST_API_PORT}"))
+        _write(conf / f"{user}.kubeconfig", kubeconfig(pki, user, inside))
+    _write(conf / "kubelet.kubeconfig", kubeconfig(pki, "kubelet-client", inside))
+    _write(layout.kubeconfig, kubeconfig(pki, "admin", f"https://127.0.0.1:{HOST_API_PORT}"))
     layout.kubeconfig.chmod(0o600)
-    (conf / "admin-inside.kubeconfig").write_text(kubeconfig(pki, "admin", inside))
-    (conf / "kubelet.yaml").write_text(json.dumps(_kubelet_config(layout, pki), indent=2))
-    (conf / "kube-proxy.yaml").write_text(json.dumps(_proxy_config(conf), indent=2))
-    (conf / "containerd.toml").write_text(_containerd_config(layout))
-    (conf / "audit-policy.yaml").write_text(json.dumps(AUDIT_POLICY, indent=2))
+    _write(conf / "admin-inside.kubeconfig", kubeconfig(pki, "admin", inside))
+    _write(conf / "kubelet.yaml", json.dumps(_kubelet_config(layout, pki), indent=2))
+    _write(conf / "kube-proxy.yaml", json.dumps(_proxy_config(conf), indent=2))
+    _write(conf / "containerd.toml", _containerd_config(layout))
+    _write(conf / "audit-policy.yaml", json.dumps(AUDIT_POLICY, indent=2))
     cni = layout.state / "cni" / "net.d"
     cni.mkdir(parents=True, exist_ok=True)
-    (cni / "10-tesk.conflist").write_text(json.dumps(_cni_config(layout), indent=2))
+    _write(cni / "10-tesk.conflist", json.dumps(_cni_config(layout), indent=2))
 
 
 def _kubelet_config(layout: Layout, pki: Pki) -> dict[str, object]:

@@ -212,5 +212,12 @@ def archives(layout: Layout) -> list[Path]:
 
 
 def import_all(layout: Layout) -> None:
+    """Imports every image that this cluster has not imported yet (TESK's when it changed)."""
+    marks = layout.state / "imported"
+    marks.mkdir(parents=True, exist_ok=True)
     for archive in archives(layout):
+        mark = marks / archive.name
+        if mark.exists():
+            continue
         ctr(layout, "-n", "k8s.io", "images", "import", str(archive))
+        mark.touch()

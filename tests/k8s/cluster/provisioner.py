@@ -1,6 +1,6 @@
-"""A dynamic provisioner for the test cluster's default StorageClass: each claim gets a
-hostPath PersistentVolume on the node, a directory owned by root with mode 0755, as a CSI
-driver's volume root is; its directory and volume are deleted when the claim is released.
+"""A dynamic provisioner for the test cluster's default StorageClass: each claim gets a local
+PersistentVolume on the node, a directory owned by root with mode 0755, as a CSI driver's volume
+root is; its directory and volume are deleted when the claim is released.
 
     python -m tests.k8s.cluster.provisioner --kubeconfig K --root DIR --node NODE
 """
@@ -80,7 +80,9 @@ class Provisioner:
                     "name": claim.metadata.name,
                     "uid": claim.metadata.uid,
                 },
-                "hostPath": {"path": str(path), "type": "Directory"},
+                # A `local` volume, not hostPath: the kubelet applies a pod's fsGroup to it, as it
+                # does to the block volumes of most CSI drivers.
+                "local": {"path": str(path)},
                 "nodeAffinity": {
                     "required": {
                         "nodeSelectorTerms": [
