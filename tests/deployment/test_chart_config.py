@@ -218,6 +218,8 @@ NOT_OFFERED = {
     "local.containers_conf": "the local backend is not used on Kubernetes",
     "service_info.version": "always the installed TESK version",
     "service_info.storage": "derived from the filer settings",
+    "kubernetes.run_as_user": "TESK's own pods run as the TESK image's user (USER 10001)",
+    "kubernetes.run_as_group": "TESK's own pods run as the TESK image's group (USER 10001)",
 }
 # One non-default value for every setting the chart offers, and what TESK must read from it.
 EVERY_VALUE: dict[str, object] = {
@@ -228,6 +230,7 @@ EVERY_VALUE: dict[str, object] = {
     "tasks.defaultDiskGb": 2.5,
     "tasks.volumeFsGroup": 2000,
     "tasks.pendingTimeoutSeconds": 30,
+    "tasks.cancelTimeoutSeconds": 9,
     "tasks.ttlSecondsAfterFinished": 0,
     "tasks.resyncIntervalSeconds": 7.5,
     "taskmaster.image.repository": "registry.example.org/tesk-tm",
@@ -244,6 +247,8 @@ EVERY_VALUE: dict[str, object] = {
     "executors.gpuResource": "amd.com/gpu",
     "executors.zoneLabel": "example.org/zone",
     "executors.allowedImagePullSecrets": ["task-pull"],
+    "executors.runAsUser": 2001,
+    "executors.runAsGroup": 2002,
     "executors.preemptible.nodeSelector": {"spot": "true"},
     "executors.preemptible.tolerations": [{"key": "spot", "operator": "Exists"}],
     "filer.http": False,
@@ -292,6 +297,7 @@ EVERY_SETTING: dict[str, object] = {
     "kubernetes.default_disk_gb": 2.5,
     "kubernetes.volume_fs_group": 2000,
     "kubernetes.pending_timeout_s": 30,
+    "kubernetes.cancel_timeout_s": 9,
     "kubernetes.ttl_seconds_after_finished": 0,
     "kubernetes.resync_interval_s": 7.5,
     "kubernetes.image": "registry.example.org/tesk-tm:dev",
@@ -307,6 +313,8 @@ EVERY_SETTING: dict[str, object] = {
     "kubernetes.executor.gpu_resource": "amd.com/gpu",
     "kubernetes.executor.zone_label": "example.org/zone",
     "kubernetes.executor.allowed_image_pull_secrets": ["task-pull"],
+    "kubernetes.executor.run_as_user": 2001,
+    "kubernetes.executor.run_as_group": 2002,
     "kubernetes.preemptible.node_selector": {"spot": "true"},
     "kubernetes.preemptible.tolerations": [{"key": "spot", "operator": "Exists"}],
     "kubernetes.filer_env_secret": "filer-env",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client, config, watch
@@ -18,6 +20,7 @@ from tesk.backends.base import BackendError
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 # The client's own annotations are partial (untyped functions, model classes where the API takes
 # plain JSON too): TESK calls it through `Any` and keeps its own types at the edges.
@@ -94,6 +97,49 @@ class Kube:
 def new_watch() -> Any:
     """A `kubernetes.watch.Watch` (untyped in the client)."""
     return _watch.Watch()
+
+
+# Failures of the connection, not answers of the API server: the server restarting, a proxy
+# cutting the connection, a read that timed out. An idempotent call is simply made again.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.HTTPError,  # ProtocolError, ReadTimeoutError, MaxRetryError, ...
+    ConnectionError,
+    TimeoutError,
+)
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+CALL_TIMEOUT_S = (10, 60)  # connect, read: no call may hang for ever
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ApiException):
+        return status_of(exc) in TRANSIENT_STATUSES
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def retrying(
+    call: Callable[[], T], what: str, *, attempts: int = 8, first_pause_s: float = 0.5
+) -> T:
+    """`call()`, made again with capped exponential backoff while it fails transiently.
+
+    Only for idempotent calls (reads, deletes, replaces); a create is retried by its caller,
+    which treats 409 as "already there"."""
+    pause = first_pause_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            logger.warning("%s failed (%s); trying again in %.1f s", what, _brief(exc), pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 15.0)
+    raise AssertionError("unreachable")
+
+
+def _brief(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return describe(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def status_of(exc: ApiException) -> int:

@@ -18,7 +18,16 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from tesk.backends.kubernetes.client import Kube, describe, new_watch, status_of
+from tesk.backends.kubernetes.client import (
+    CALL_TIMEOUT_S,
+    TRANSIENT_ERRORS,
+    Kube,
+    describe,
+    is_transient,
+    new_watch,
+    retrying,
+    status_of,
+)
 from tesk.backends.kubernetes.status import Phase, PodOutcome, pod_outcome
 
 logger = logging.getLogger(__name__)
@@ -69,7 +78,12 @@ class PodRunner:
         try:
             try:
                 created = self._kube.to_dict(
-                    self._kube.core.create_namespaced_pod(self._namespace, manifest)
+                    retrying(
+                        lambda: self._kube.core.create_namespaced_pod(
+                            self._namespace, manifest, _request_timeout=CALL_TIMEOUT_S
+                        ),
+                        f"creating pod {name}",
+                    )
                 )
             except ApiException as exc:
                 if status_of(exc) != 409:
@@ -95,29 +109,46 @@ class PodRunner:
 
     def delete(self, name: str) -> None:
         try:
-            self._kube.core.delete_namespaced_pod(name, self._namespace)
+            retrying(
+                lambda: self._kube.core.delete_namespaced_pod(
+                    name, self._namespace, _request_timeout=CALL_TIMEOUT_S
+                ),
+                f"deleting pod {name}",
+            )
         except ApiException as exc:
             if status_of(exc) != 404:
                 logger.warning("deleting pod %s failed: %s", name, describe(exc))
+        except TRANSIENT_ERRORS as exc:
+            logger.warning("deleting pod %s failed: %s", name, exc)
 
     def delete_all(self, label_selector: str) -> None:
         """Delete every pod the selector matches (finished pods go at once)."""
         try:
-            found = self._kube.core.list_namespaced_pod(
-                self._namespace, label_selector=label_selector
+            found = retrying(
+                lambda: self._kube.core.list_namespaced_pod(
+                    self._namespace, label_selector=label_selector, _request_timeout=CALL_TIMEOUT_S
+                ),
+                "listing the task's pods",
             )
-        except ApiException as exc:
-            logger.warning("listing pods (%s) failed: %s", label_selector, describe(exc))
+        except Exception as exc:  # best effort: the claim then waits for the Job's TTL
+            logger.warning("listing pods (%s) failed: %s", label_selector, exc)
             return
         for pod in found.items:
             self.delete(pod.metadata.name)
 
     def log(self, name: str, container: str) -> str:
-        response = self._kube.core.read_namespaced_pod_log(
-            name, self._namespace, container=container, _preload_content=False
-        )
-        data: bytes = response.data
-        return data.decode(errors="replace")
+        def read() -> bytes:
+            response = self._kube.core.read_namespaced_pod_log(
+                name,
+                self._namespace,
+                container=container,
+                _preload_content=False,
+                _request_timeout=CALL_TIMEOUT_S,
+            )
+            data: bytes = response.data
+            return data
+
+        return retrying(read, f"reading the log of pod {name}").decode(errors="replace")
 
     def _follow(self, name: str, container: str, created: Obj) -> PodRun:
         """List the pod (for a resourceVersion to watch from), then watch it until it ends.
@@ -154,9 +185,16 @@ class PodRunner:
                 wait = max(1, min(WATCH_SECONDS, math.ceil(deadline - now)))
             try:
                 seen = self._watch(name, container, version, wait)
-            except ApiException as exc:
-                if status_of(exc) != 410:
+            except Exception as exc:
+                # 410: the watch's resourceVersion expired. Anything transient (the API server
+                # restarting, a cut connection, a read timeout, a watch ERROR event): list again
+                # and watch from there, as informers do.
+                expired = isinstance(exc, ApiException) and status_of(exc) == 410
+                if not expired and not is_transient(exc):
                     raise
+                if not expired:
+                    logger.warning("following pod %s: %s; listing it again", name, exc)
+                    time.sleep(1)
                 version = ""
                 continue
             if seen is not None:
@@ -197,8 +235,14 @@ class PodRunner:
 
     def _list(self, name: str) -> tuple[Obj | None, str]:
         found = self._kube.to_dict(
-            self._kube.core.list_namespaced_pod(
-                self._namespace, field_selector=f"metadata.name={name}"
+            retrying(
+                lambda: self._kube.core.list_namespaced_pod(
+                    self._namespace,
+                    field_selector=f"metadata.name={name}",
+                    _request_timeout=CALL_TIMEOUT_S,
+                ),
+                f"listing pod {name}",
+                attempts=30,
             )
         )
         version = str((found.get("metadata") or {}).get("resourceVersion") or "")

@@ -11,7 +11,14 @@ import logging
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes import manifests, snapshot
-from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.client import (
+    CALL_TIMEOUT_S,
+    TRANSIENT_ERRORS,
+    Kube,
+    describe,
+    retrying,
+    status_of,
+)
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.config import KubernetesConfig
 from tesk.tes.progress import Progress
@@ -37,7 +44,9 @@ class ConfigMapReporter:
             self._config, self._task_id, self._job, snapshot.encode(progress)
         )
         try:
-            self._write(body)
+            retrying(lambda: self._write(body), "writing the status ConfigMap")
+        except TRANSIENT_ERRORS as exc:
+            raise ReportError(f"status ConfigMap not written: {exc}") from None
         except ApiException as exc:
             if progress.state == State.CANCELED:
                 # The Job is being deleted; its deletion, not this report, ends the task.
@@ -50,11 +59,15 @@ class ConfigMapReporter:
         name = str(body["metadata"]["name"])  # type: ignore[index]
         if not self._created:
             try:
-                self._kube.core.create_namespaced_config_map(namespace, body)
+                self._kube.core.create_namespaced_config_map(
+                    namespace, body, _request_timeout=CALL_TIMEOUT_S
+                )
                 self._created = True
                 return
             except ApiException as exc:
                 if status_of(exc) != 409:
                     raise
             self._created = True
-        self._kube.core.replace_namespaced_config_map(name, namespace, body)
+        self._kube.core.replace_namespaced_config_map(
+            name, namespace, body, _request_timeout=CALL_TIMEOUT_S
+        )

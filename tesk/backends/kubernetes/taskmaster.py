@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 EXIT_CODES = {State.COMPLETE: 0, State.EXECUTOR_ERROR: 0, State.CANCELED: 0}
 EXIT_TERMINATED = 143  # as a process killed by SIGTERM
+# The final report is the one nothing repairs: keep trying for about ten minutes (an API server
+# upgrade, a long network partition) while the Job lives.
+FINAL_REPORT_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, *([15.0] * 38))
 """The taskmaster's exit code: 0 when the task ran its course (even if a user command failed);
 1 when TESK could not run it (SYSTEM_ERROR, PREEMPTED); 2 when it could not even start."""
 
@@ -85,6 +88,7 @@ def main(task_dir: Path) -> int:
             never_cancelled,
             initial_log=settings.initial_log,
             first_seq=first_seq,
+            final_report_backoff_s=FINAL_REPORT_BACKOFF_S,
         )
         state = engine.run()
     finally:

@@ -157,13 +157,16 @@ class Cluster:
         return context
 
     def request(self, method: str, path: str, body: object | None = None) -> object:
-        """A call to the API server as the cluster admin."""
+        """A call to the API server as the cluster admin (method PATCH_MERGE: a merge patch)."""
         data = None if body is None else json.dumps(body).encode()
+        content_type = "application/json"
+        if method == "PATCH_MERGE":
+            method, content_type = "PATCH", "application/merge-patch+json"
         req = urllib.request.Request(
             f"https://127.0.0.1:{HOST_API_PORT}{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": content_type},
         )
         try:
             with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as response:

@@ -1,0 +1,148 @@
+"""Faults, injected for real on the test cluster: the API server restarted mid-task, the
+taskmaster evicted, the node drained, the node's heartbeats stopped, a quota that refuses the
+volume, no default StorageClass. Each test restores the cluster before it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tesk.backends.kubernetes import names
+from tesk.store.sql import SqlStore
+from tesk.tes.states import State
+from tests.k8s.backend_env import Deployment, deployment, task
+from tests.k8s.cluster.cluster import STORAGE_CLASS
+from tests.k8s.cluster.layout import NODE_NAME
+from tests.k8s.realcluster import TestCluster
+
+TASKMASTERS = f"{names.LABEL_COMPONENT}={names.COMPONENT_TASKMASTER}"
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+@pytest.fixture
+def env(cluster: TestCluster, tmp_path: Path) -> Iterator[Deployment]:
+    store = SqlStore(f"sqlite:///{tmp_path / 'tesk.db'}")
+    with deployment(cluster, store=store, cancel_timeout_s=5) as running:
+        yield running
+    store.close()
+
+
+def system_logs(env: Deployment, task_id: str) -> str:
+    log = env.record(task_id).log
+    return "\n".join(log.system_logs or []) if log else ""
+
+
+def running_pod(cluster: TestCluster, name: str) -> bool:
+    pod = cluster.get("pods", name) or {}
+    return (pod.get("status") or {}).get("phase") == "Running"
+
+
+def taskmaster_pods(cluster: TestCluster, task_id: str) -> list[dict[str, object]]:
+    return cluster.objects("pods", labelSelector=f"{TASKMASTERS},{names.LABEL_TASK}={task_id}")
+
+
+def test_the_api_server_restarted_mid_task(env: Deployment, cluster: TestCluster) -> None:
+    task_id = env.submit(task(["sh", "-c", "sleep 12; echo survived"]))
+    executor = names.TaskNames(task_id).executor_pod(0)
+    cluster.wait_for(lambda: running_pod(cluster, executor))
+    cluster.cluster.restart("kube-apiserver")
+    record = env.wait_state(task_id, timeout=120)
+    assert record.state == State.COMPLETE, system_logs(env, task_id)
+    assert record.log is not None
+    assert record.log.logs[0].stdout == "survived\n"
+
+
+def test_an_evicted_taskmaster_is_replaced_and_the_task_completes(
+    env: Deployment, cluster: TestCluster
+) -> None:
+    task_id = env.submit(task(["sh", "-c", "sleep 10; echo adopted"]))
+    executor = names.TaskNames(task_id).executor_pod(0)
+    cluster.wait_for(lambda: running_pod(cluster, executor))
+    (first,) = taskmaster_pods(cluster, task_id)
+    cluster.evict(first["metadata"]["name"])  # type: ignore[index]
+    record = env.wait_state(task_id, timeout=120)
+    assert record.state == State.COMPLETE, system_logs(env, task_id)
+    assert record.log is not None
+    assert record.log.logs[0].stdout == "adopted\n"
+    names_seen = {p["metadata"]["name"] for p in taskmaster_pods(cluster, task_id)}  # type: ignore[index]
+    assert first["metadata"]["name"] not in names_seen  # type: ignore[index]
+
+
+def test_a_drained_node_preempts_the_task_and_never_cancels_it(
+    env: Deployment, cluster: TestCluster
+) -> None:
+    task_id = env.submit(task(["sleep", "60"]))
+    executor = names.TaskNames(task_id).executor_pod(0)
+    cluster.wait_for(lambda: running_pod(cluster, executor))
+    node_path = f"/api/v1/nodes/{NODE_NAME}"
+    # `kubectl drain`: cordon the node, then evict every pod on it through the Eviction API.
+    cluster.cluster.request("PATCH_MERGE", node_path, {"spec": {"unschedulable": True}})
+    try:
+        for pod in cluster.objects("pods", labelSelector=f"{names.LABEL_TASK}={task_id}"):
+            cluster.evict(pod["metadata"]["name"])
+        record = env.wait_state(task_id, timeout=120)
+    finally:
+        cluster.cluster.request("PATCH_MERGE", node_path, {"spec": {"unschedulable": False}})
+    assert record.state == State.PREEMPTED, system_logs(env, task_id)
+    assert "EvictionByEvictionAPI" in system_logs(env, task_id)
+
+
+def test_a_lost_node_preempts_its_task_and_a_cancel_still_ends(
+    env: Deployment, cluster: TestCluster
+) -> None:
+    lost = env.submit(task(["sleep", "300"]))
+    cancelled = env.submit(task(["sleep", "300"]))
+    for task_id in (lost, cancelled):
+        pod = names.TaskNames(task_id).executor_pod(0)
+        cluster.wait_for(lambda pod=pod: running_pod(cluster, pod))  # type: ignore[misc]
+    cluster.cluster.pause("kubelet")  # its heartbeats stop; its containers go on
+    try:
+        env.service.cancel(cancelled)
+        # The foreground deletion waits on pods no kubelet ends: let go after cancel_timeout_s.
+        assert env.wait_state(cancelled, timeout=60).state == State.CANCELED
+        # Node lifecycle: NotReady after the grace period, then its pods are evicted.
+        record = env.wait_state(lost, timeout=180)
+        assert record.state == State.PREEMPTED, system_logs(env, lost)
+    finally:
+        cluster.cluster.resume("kubelet")
+    cluster.wait_for(
+        lambda: not cluster.objects("pods", labelSelector=f"{names.LABEL_TASK}={cancelled}"),
+        timeout=120,
+    )
+
+
+def test_a_quota_that_refuses_the_volume_fails_the_task_at_once(cluster: TestCluster) -> None:
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "no-volumes"},
+            "spec": {"hard": {"persistentvolumeclaims": "0"}},
+        }
+    )
+    with deployment(cluster) as env:
+        started = time.monotonic()
+        task_id = env.submit(task(["true"]))
+        record = env.wait_state(task_id, timeout=120)
+        assert record.state == State.SYSTEM_ERROR
+        assert "exceeded quota" in system_logs(env, task_id)
+        assert time.monotonic() - started < 60  # not at the pending timeout
+
+
+def test_no_default_storage_class_is_a_clear_system_error(cluster: TestCluster) -> None:
+    path = f"/apis/storage.k8s.io/v1/storageclasses/{STORAGE_CLASS}"
+    patch = {"metadata": {"annotations": {DEFAULT_CLASS: "false"}}}
+    cluster.cluster.request("PATCH_MERGE", path, patch)
+    try:
+        with deployment(cluster, pending_timeout_s=15) as env:
+            task_id = env.submit(task(["true"]))
+            record = env.wait_state(task_id, timeout=120)
+    finally:
+        cluster.cluster.request(
+            "PATCH_MERGE", path, {"metadata": {"annotations": {DEFAULT_CLASS: "true"}}}
+        )
+    assert record.state == State.SYSTEM_ERROR
+    assert "PersistentVolumeClaim" in system_logs(env, task_id)
