@@ -15,6 +15,7 @@ import pytest
 
 from tesk.backends.kubernetes import KubernetesBackend, names
 from tesk.store.sql import SqlStore
+from tesk.tes.errors import InvalidRequest
 from tesk.tes.states import State
 from tests.k8s.backend_env import Deployment, deployment, make_service, task
 from tests.k8s.realcluster import EXECUTOR_IMAGE, TestCluster
@@ -307,3 +308,41 @@ def test_a_second_submit_completes_a_half_done_one(cluster: TestCluster) -> None
     assert record.state == State.COMPLETE, record.log
     assert record.log is not None
     assert record.log.logs[0].stdout == "once\n"
+
+
+def test_a_content_input_reaches_a_non_root_executor_through_fsgroup(env: Deployment) -> None:
+    # The volume's root is root's, mode 0755: the filer (uid 10001) and the executor write to it
+    # only because the kubelet applied the pods' fsGroup.
+    task_id = env.submit(
+        {
+            "inputs": [{"path": "/data/in.txt", "content": "hello"}],
+            "executors": [
+                {
+                    "image": EXECUTOR_IMAGE,
+                    "command": ["sh", "-c", "cat /data/in.txt; id -u; touch /data/new; exit 4"],
+                }
+            ],
+        }
+    )
+    record = env.wait_state(task_id)
+    assert record.state == State.EXECUTOR_ERROR, system_logs(env, task_id)
+    assert record.log is not None
+    assert (record.log.logs[0].exit_code, record.log.logs[0].stdout) == (4, "hello10001\n")
+
+
+@pytest.mark.parametrize(
+    ("executor", "field"),
+    [
+        ({"image": "Busybox:1.36", "command": ["true"]}, r"executors\[0\]\.image"),
+        (
+            {"image": EXECUTOR_IMAGE, "command": ["true"], "env": {"A=B": "x"}},
+            r"executors\[0\]\.env",
+        ),
+    ],
+)
+def test_what_the_cluster_would_refuse_is_refused_at_create(
+    env: Deployment, cluster: TestCluster, executor: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=field):
+        env.submit({"executors": [executor]})
+    assert cluster.objects("jobs") == []
