@@ -53,11 +53,16 @@ def test_a_task_whose_job_appears_during_the_comparison_is_left_running() -> Non
     store.create(TaskRecord(task_id, State.QUEUED, int(time.time() * 1_000_000), task))
     cluster = RacingCluster(store, task_id)
     submitted: list[str] = []
+
+    class Launcher:
+        def submit(self, record: TaskRecord) -> None:
+            submitted.append(record.id)
+
     reconciler = Reconciler(
         cluster,  # type: ignore[arg-type]
         KubernetesConfig(),
         store,
-        lambda record: submitted.append(record.id),
+        Launcher(),  # type: ignore[arg-type]
     )
     reconciler.resync()
     record = store.get(task_id)

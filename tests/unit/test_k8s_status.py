@@ -143,7 +143,8 @@ def test_a_container_that_can_never_start_fails_at_once(reason: str) -> None:
     pod = _pod("Pending", {"waiting": {"reason": reason, "message": "no"}})
     outcome = pod_outcome(pod, "executor")
     assert outcome.phase is Phase.FAILED
-    assert outcome.reason is not None and reason in outcome.reason
+    assert outcome.reason is not None
+    assert reason in outcome.reason
 
 
 @pytest.mark.parametrize("reason", ["ImagePullBackOff", "ErrImagePull", "ContainerCreating"])
@@ -156,7 +157,8 @@ def test_a_container_that_may_still_start_stays_pending(reason: str) -> None:
 def test_a_pod_the_kubelet_refused_is_capacity_not_the_task(reason: str) -> None:
     outcome = pod_outcome(_pod("Failed", {}, reason=reason, message="m"), "executor")
     assert outcome.phase is Phase.PREEMPTED
-    assert outcome.reason is not None and reason in outcome.reason
+    assert outcome.reason is not None
+    assert reason in outcome.reason
 
 
 def test_a_container_whose_state_was_lost_is_not_the_users_fault() -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.base import BackendError
-from tesk.backends.kubernetes import admission, manifests, names, parameters, taskdoc
-from tesk.backends.kubernetes.client import Kube, describe, load_api_client, status_of
-from tesk.backends.kubernetes.manifests import JobRef
+from tesk.backends.kubernetes import admission, parameters
+from tesk.backends.kubernetes.client import Kube, describe, load_api_client
+from tesk.backends.kubernetes.jobs import JobLauncher
 from tesk.backends.kubernetes.reconciler import Reconciler
 from tesk.config import CustomConfig
 from tesk.store.base import TaskRecord, TaskStore
@@ -36,6 +35,7 @@ class KubernetesBackend:
         self._kube = kube
         self._kube_lock = threading.Lock()
         self._reconciler: Reconciler | None = None
+        self._jobs: JobLauncher | None = None
 
     @property
     def kube(self) -> Kube:
@@ -46,75 +46,23 @@ class KubernetesBackend:
 
     # -- API side -----------------------------------------------------------------------------
 
+    @property
+    def jobs(self) -> JobLauncher:
+        kube = self.kube
+        with self._kube_lock:
+            if self._jobs is None:
+                self._jobs = JobLauncher(kube, self._config)
+            return self._jobs
+
     def submit(self, record: TaskRecord) -> None:
-        """Create the taskmaster Job, then the task ConfigMap it owns (its pod waits for it).
-
-        Submitting again completes what an earlier submit left half done (an API process that
-        died between the two creates): an existing Job is kept and its ConfigMap created.
-        """
-        ns = self._k8s.namespace
-        tn = names.TaskNames(record.id)
-        try:
-            created = self.kube.to_dict(
-                self.kube.batch.create_namespaced_job(
-                    ns, manifests.taskmaster_job(self._k8s, record.id)
-                )
-            )
-        except ApiException as exc:
-            if status_of(exc) != 409:
-                raise BackendError(
-                    f"the taskmaster Job could not be created: {describe(exc)}"
-                ) from None
-            created = self._existing_job(record.id)
-        job = JobRef(tn.job, str(created["metadata"]["uid"]))
-        try:
-            files = taskdoc.files_for(
-                record, job, self._k8s, self._config.filer, self._config.limits.log_tail_bytes
-            )
-            self.kube.core.create_namespaced_config_map(
-                ns, manifests.task_configmap(self._k8s, record.id, job, files)
-            )
-        except ApiException as exc:
-            if status_of(exc) == 409:
-                logger.info("task %s: its Job and task ConfigMap exist already", record.id)
-                return
-            self._delete_job_quietly(record.id)
-            raise BackendError(
-                f"the task ConfigMap could not be created: {describe(exc)}"
-            ) from None
-        except taskdoc.TaskDocumentError as exc:
-            self._delete_job_quietly(record.id)
-            raise BackendError(f"the task ConfigMap could not be created: {exc}") from None
-
-    def _existing_job(self, task_id: str) -> dict[str, Any]:
-        """The task's Job that a create found already there (listed by name: the API's Role
-        lists Jobs, it does not get them)."""
-        name = names.TaskNames(task_id).job
-        try:
-            found = self.kube.to_dict(
-                self.kube.batch.list_namespaced_job(
-                    self._k8s.namespace, field_selector=f"metadata.name={name}"
-                )
-            )
-        except ApiException as exc:
-            raise BackendError(
-                f"the task's existing Job could not be read: {describe(exc)}"
-            ) from None
-        items: list[dict[str, Any]] = found.get("items") or []
-        if not items:
-            raise BackendError("the task's Job was deleted while it was being submitted")
-        return items[0]
+        self.jobs.submit(record)
 
     def cancel(self, task_id: str, previous_state: State) -> None:
         try:
-            self.kube.batch.delete_namespaced_job(
-                names.TaskNames(task_id).job, self._k8s.namespace, propagation_policy="Foreground"
-            )
+            deleted = self.jobs.delete(task_id)
         except ApiException as exc:
-            if status_of(exc) != 404:
-                raise BackendError(
-                    f"the task's Job could not be deleted: {describe(exc)}"
-                ) from None
+            raise BackendError(f"the task's Job could not be deleted: {describe(exc)}") from None
+        if not deleted:
             # No Job: nothing of the task exists (a Job created later by a racing submit is
             # deleted by the reconciler, which finds the task CANCELED).
             self._store.update(task_id, Progress(State.CANCELED), expected={State.CANCELING})
@@ -131,20 +79,11 @@ class KubernetesBackend:
     def check_task(self, task: Task) -> None:
         admission.check_task(task)
 
-    def _delete_job_quietly(self, task_id: str) -> None:
-        try:
-            self.kube.batch.delete_namespaced_job(
-                names.TaskNames(task_id).job, self._k8s.namespace, propagation_policy="Foreground"
-            )
-        except ApiException as exc:
-            if status_of(exc) != 404:
-                logger.warning("task %s: its Job could not be deleted: %s", task_id, describe(exc))
-
     # -- the serving process ------------------------------------------------------------------
 
     def _reconciler_for(self) -> Reconciler:
         if self._reconciler is None:
-            self._reconciler = Reconciler(self.kube, self._k8s, self._store, self.submit)
+            self._reconciler = Reconciler(self.kube, self._k8s, self._store, self.jobs)
         return self._reconciler
 
     def start(self) -> None:
@@ -158,3 +97,4 @@ class KubernetesBackend:
             if self._kube is not None:
                 self._kube.close()
                 self._kube = None
+                self._jobs = None

@@ -119,7 +119,12 @@ def taskmaster_job(config: KubernetesConfig, task_id: str) -> Obj:
             # ... except when it was disrupted (evicted, drained, preempted, its node lost): then
             # a new taskmaster takes the task over, adopting the pods and claim already there.
             "podFailurePolicy": {
-                "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+                "rules": [
+                    {
+                        "action": "Ignore",
+                        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                    }
+                ]
             },
             "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
             "template": {"metadata": {"labels": pod_labels}, "spec": pod},
@@ -240,27 +245,18 @@ def filer_pod(
     if env:
         container["env"] = env
     container["volumeMounts"] = mounts
-    spec: Obj = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "containers": [container],
-        "volumes": volumes,
-        **_placement(config, task.resources, placement),
-    }
-    if config.executor_service_account:
-        spec["serviceAccountName"] = config.executor_service_account
-    if config.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": name} for name in config.image_pull_secrets]
-    spec["securityContext"] = _restricted_pod(
-        config.run_as_user, config.run_as_group, config.volume_fs_group
+    return _task_pod(
+        config,
+        task,
+        job,
+        placement,
+        name=tn.filer_pod(direction),
+        component=names.COMPONENT_FILER,
+        container=container,
+        volumes=volumes,
+        security=_restricted_pod(config.run_as_user, config.run_as_group, config.volume_fs_group),
+        pull_secrets=config.image_pull_secrets,
     )
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _metadata(config, tn.filer_pod(direction), names.COMPONENT_FILER, task_id, job),
-        "spec": spec,
-    }
 
 
 def executor_streams(executor: Executor) -> StreamPaths:
@@ -308,29 +304,57 @@ def executor_pod(
         container["env"] = [
             {"name": name, "value": escape(value)} for name, value in executor.env.items()
         ]
+    pod = _task_pod(
+        config,
+        task,
+        job,
+        placement,
+        name=tn.executor_pod(index),
+        component=names.COMPONENT_EXECUTOR,
+        container=container,
+        volumes=[{"name": TASK_VOLUME, "persistentVolumeClaim": {"claimName": tn.volume}}],
+        security=_restricted_pod(
+            config.executor.run_as_user, config.executor.run_as_group, config.volume_fs_group
+        ),
+        pull_secrets=[placement.image_pull_secret] if placement.image_pull_secret else [],
+    )
+    if placement.max_runtime_s is not None:
+        pod["spec"]["activeDeadlineSeconds"] = placement.max_runtime_s
+    return pod
+
+
+def _task_pod(
+    config: KubernetesConfig,
+    task: Task,
+    job: JobRef,
+    placement: Placement,
+    *,
+    name: str,
+    component: str,
+    container: Obj,
+    volumes: list[Obj],
+    security: Obj,
+    pull_secrets: list[str],
+) -> Obj:
+    """What filer and executor pods share: run once, no API token or service links, the task's
+    placement, owned by the taskmaster Job."""
     spec: Obj = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "containers": [container],
-        "volumes": [{"name": TASK_VOLUME, "persistentVolumeClaim": {"claimName": tn.volume}}],
+        "volumes": volumes,
+        "securityContext": security,
         **_placement(config, task.resources, placement),
     }
     if config.executor_service_account:
         spec["serviceAccountName"] = config.executor_service_account
-    if placement.image_pull_secret:
-        spec["imagePullSecrets"] = [{"name": placement.image_pull_secret}]
-    if placement.max_runtime_s is not None:
-        spec["activeDeadlineSeconds"] = placement.max_runtime_s
-    spec["securityContext"] = _restricted_pod(
-        config.executor.run_as_user, config.executor.run_as_group, config.volume_fs_group
-    )
+    if pull_secrets:
+        spec["imagePullSecrets"] = [{"name": secret} for secret in pull_secrets]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": _metadata(
-            config, tn.executor_pod(index), names.COMPONENT_EXECUTOR, task_id, job
-        ),
+        "metadata": _metadata(config, name, component, task.id or "", job),
         "spec": spec,
     }
 

@@ -32,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 from tesk.backends.kubernetes import names, snapshot
 from tesk.backends.kubernetes.client import Kube, describe, status_of
 from tesk.backends.kubernetes.informer import PAGE_SIZE, Informer
+from tesk.backends.kubernetes.jobs import JobLauncher
 from tesk.backends.kubernetes.status import (
     JobOutcome,
     JobPhase,
@@ -41,7 +42,7 @@ from tesk.backends.kubernetes.status import (
     settle_state,
 )
 from tesk.config import KubernetesConfig
-from tesk.store.base import TaskRecord, TaskStore
+from tesk.store.base import TaskStore
 from tesk.tes.progress import Progress
 from tesk.tes.states import State, is_terminal
 
@@ -59,7 +60,7 @@ class Reconciler:
         kube: Kube,
         config: KubernetesConfig,
         store: TaskStore,
-        submit: Callable[[TaskRecord], None],
+        jobs: JobLauncher,
         *,
         resubmit_after_s: float = RESUBMIT_AFTER_S,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -67,7 +68,7 @@ class Reconciler:
         self._kube = kube
         self._config = config
         self._store = store
-        self._submit = submit
+        self._job_launcher = jobs
         self._resubmit_after = resubmit_after_s
         self._clock = clock
         self._ns = config.namespace
@@ -255,7 +256,7 @@ class Reconciler:
                 if age >= self._resubmit_after:
                     logger.warning("task %s: QUEUED without a Job; submitting it again", record.id)
                     try:
-                        self._submit(record)
+                        self._job_launcher.submit(record)
                     except Exception as exc:
                         self._store.update(
                             record.id,
@@ -285,16 +286,7 @@ class Reconciler:
     # -- cluster calls ------------------------------------------------------------------------
 
     def delete_job(self, task_id: str, propagation: str = "Foreground") -> bool:
-        """Delete the task's Job and, before it, everything it owns. False: it was not there."""
-        try:
-            self._kube.batch.delete_namespaced_job(
-                names.TaskNames(task_id).job, self._ns, propagation_policy=propagation
-            )
-            return True
-        except ApiException as exc:
-            if status_of(exc) == 404:
-                return False
-            raise
+        return self._job_launcher.delete(task_id, propagation)
 
     def _apply_stored_snapshot(self, task_id: str) -> None:
         try:

@@ -1,0 +1,106 @@
+"""Creating and deleting a task's taskmaster Job: what the API's backend and its reconciler share.
+
+Both go through this one launcher: the backend submits and cancels, the reconciler submits again
+a task whose Job was never created and deletes the Jobs of tasks that must not run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from tesk.backends.base import BackendError
+from tesk.backends.kubernetes import manifests, names, taskdoc
+from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.manifests import JobRef
+from tesk.config import CustomConfig
+from tesk.store.base import TaskRecord
+
+logger = logging.getLogger(__name__)
+
+
+class JobLauncher:
+    def __init__(self, kube: Kube, config: CustomConfig) -> None:
+        self.kube = kube
+        self._config = config
+        self._k8s = config.kubernetes
+
+    def submit(self, record: TaskRecord) -> None:
+        """Create the taskmaster Job, then the task ConfigMap it owns (its pod waits for it).
+
+        Submitting again completes what an earlier submit left half done (an API process that
+        died between the two creates): an existing Job is kept and its ConfigMap created.
+        """
+        ns = self._k8s.namespace
+        tn = names.TaskNames(record.id)
+        try:
+            created = self.kube.to_dict(
+                self.kube.batch.create_namespaced_job(
+                    ns, manifests.taskmaster_job(self._k8s, record.id)
+                )
+            )
+        except ApiException as exc:
+            if status_of(exc) != 409:
+                raise BackendError(
+                    f"the taskmaster Job could not be created: {describe(exc)}"
+                ) from None
+            created = self._existing_job(record.id)
+        job = JobRef(tn.job, str(created["metadata"]["uid"]))
+        try:
+            files = taskdoc.files_for(
+                record, job, self._k8s, self._config.filer, self._config.limits.log_tail_bytes
+            )
+            self.kube.core.create_namespaced_config_map(
+                ns, manifests.task_configmap(self._k8s, record.id, job, files)
+            )
+        except ApiException as exc:
+            if status_of(exc) == 409:
+                logger.info("task %s: its Job and task ConfigMap exist already", record.id)
+                return
+            self._delete_job_quietly(record.id)
+            raise BackendError(
+                f"the task ConfigMap could not be created: {describe(exc)}"
+            ) from None
+        except taskdoc.TaskDocumentError as exc:
+            self._delete_job_quietly(record.id)
+            raise BackendError(f"the task ConfigMap could not be created: {exc}") from None
+
+    def _existing_job(self, task_id: str) -> dict[str, Any]:
+        """The task's Job that a create found already there (listed by name: the API's Role
+        lists Jobs, it does not get them)."""
+        name = names.TaskNames(task_id).job
+        try:
+            found = self.kube.to_dict(
+                self.kube.batch.list_namespaced_job(
+                    self._k8s.namespace, field_selector=f"metadata.name={name}"
+                )
+            )
+        except ApiException as exc:
+            raise BackendError(
+                f"the task's existing Job could not be read: {describe(exc)}"
+            ) from None
+        items: list[dict[str, Any]] = found.get("items") or []
+        if not items:
+            raise BackendError("the task's Job was deleted while it was being submitted")
+        return items[0]
+
+    def delete(self, task_id: str, propagation: str = "Foreground") -> bool:
+        """Delete the task's Job; in the foreground, everything it owns goes first. False: it was
+        not there."""
+        try:
+            self.kube.batch.delete_namespaced_job(
+                names.TaskNames(task_id).job, self._k8s.namespace, propagation_policy=propagation
+            )
+            return True
+        except ApiException as exc:
+            if status_of(exc) == 404:
+                return False
+            raise
+
+    def _delete_job_quietly(self, task_id: str) -> None:
+        try:
+            self.delete(task_id)
+        except ApiException as exc:
+            logger.warning("task %s: its Job could not be deleted: %s", task_id, describe(exc))
