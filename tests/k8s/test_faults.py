@@ -78,16 +78,22 @@ def test_a_drained_node_preempts_the_task_and_never_cancels_it(
     executor = names.TaskNames(task_id).executor_pod(0)
     cluster.wait_for(lambda: running_pod(cluster, executor))
     node_path = f"/api/v1/nodes/{NODE_NAME}"
-    # `kubectl drain`: cordon the node, then evict every pod on it through the Eviction API.
+    # `kubectl drain`: cordon the node, then evict every pod on it through the Eviction API;
+    # the node comes back (uncordoned) once its pods are gone, as after maintenance.
+    selector = f"{names.LABEL_TASK}={task_id}"
     cluster.cluster.request("PATCH_MERGE", node_path, {"spec": {"unschedulable": True}})
     try:
-        for pod in cluster.objects("pods", labelSelector=f"{names.LABEL_TASK}={task_id}"):
+        for pod in cluster.objects("pods", labelSelector=selector):
             cluster.evict(pod["metadata"]["name"])
-        record = env.wait_state(task_id, timeout=120)
+        cluster.wait_for(lambda: cluster.get("pods", executor) is None, timeout=90)
     finally:
         cluster.cluster.request("PATCH_MERGE", node_path, {"spec": {"unschedulable": False}})
-    assert record.state == State.PREEMPTED, system_logs(env, task_id)
-    assert "EvictionByEvictionAPI" in system_logs(env, task_id)
+    record = env.wait_state(task_id, timeout=120)
+    logs = system_logs(env, task_id)
+    assert record.state == State.PREEMPTED, logs
+    assert "EvictionByEvictionAPI" in logs or "is gone" in logs, logs
+    assert record.log is not None
+    assert record.log.logs == []  # the command was not run a second time
 
 
 def test_a_lost_node_preempts_its_task_and_a_cancel_still_ends(

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from tesk.config import FilerConfig
 from tesk.filer.stage import FORMAT, Direction, run_stage
+from tesk.observability.logs import configure_logging, log_format
 from tesk.tes.models import Task
 
 
@@ -33,6 +34,7 @@ def run(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    configure_logging(log_format())
     try:
         task = Task.model_validate_json(task_file.read_text())
         config = (

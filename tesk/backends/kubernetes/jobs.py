@@ -38,7 +38,8 @@ class JobLauncher:
         try:
             created = self.kube.to_dict(
                 self.kube.batch.create_namespaced_job(
-                    ns, manifests.taskmaster_job(self._k8s, record.id)
+                    ns,
+                    manifests.taskmaster_job(self._k8s, record.id, self._config.logging.format),
                 )
             )
         except ApiException as exc:
@@ -50,7 +51,12 @@ class JobLauncher:
         job = JobRef(tn.job, str(created["metadata"]["uid"]))
         try:
             files = taskdoc.files_for(
-                record, job, self._k8s, self._config.filer, self._config.limits.log_tail_bytes
+                record,
+                job,
+                self._k8s,
+                self._config.filer,
+                self._config.limits.log_tail_bytes,
+                self._config.logging.format,
             )
             self.kube.core.create_namespaced_config_map(
                 ns, manifests.task_configmap(self._k8s, record.id, job, files)

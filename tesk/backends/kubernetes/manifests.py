@@ -25,6 +25,7 @@ VOLUME_ROOT = "/var/lib/tesk/volume"  # the whole task volume in filer pods
 NETRC_DIR = "/etc/tesk/netrc"  # the filer netrc Secret in filer pods
 IO_DIR = "/.tesk-io"  # an executor's own directory of the task volume (default stdout/stderr)
 IO_SUBPATH = ".tesk"  # where those directories live in the task volume
+LOG_FORMAT_ENV = "TESK_LOG_FORMAT"  # TESK's own pods log as the API does (tesk.observability)
 TASK_VOLUME = "task-volume"
 TASK_CONFIG_VOLUME = "task-config"
 STATUS_VOLUME = "task-status"
@@ -73,7 +74,7 @@ def _metadata(
 # -- created by the API -------------------------------------------------------------------------
 
 
-def taskmaster_job(config: KubernetesConfig, task_id: str) -> Obj:
+def taskmaster_job(config: KubernetesConfig, task_id: str, log_format: str = "text") -> Obj:
     tn = names.TaskNames(task_id)
     pod_labels = names.labels(config.instance, names.COMPONENT_TASKMASTER, task_id)
     pod: Obj = {
@@ -87,6 +88,7 @@ def taskmaster_job(config: KubernetesConfig, task_id: str) -> Obj:
                 "image": config.image,
                 "imagePullPolicy": config.image_pull_policy,
                 "command": ["tesk", "taskmaster", "--task-dir", TASK_DIR],
+                "env": [{"name": LOG_FORMAT_ENV, "value": log_format}],
                 "resources": {
                     "requests": {"cpu": config.taskmaster_cpu, "memory": config.taskmaster_memory},
                     "limits": {"memory": config.taskmaster_memory},
@@ -189,6 +191,7 @@ def filer_pod(
     file_roots: list[str],
     *,
     executors_failed: bool = False,
+    log_format: str = "text",
 ) -> Obj:
     task_id = task.id or ""
     tn = names.TaskNames(task_id)
@@ -225,7 +228,7 @@ def filer_pod(
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": _restricted_container(),
     }
-    env: list[Obj] = []
+    env: list[Obj] = [{"name": LOG_FORMAT_ENV, "value": log_format}]
     if config.filer_netrc_secret:
         volumes.append(
             {
@@ -242,8 +245,7 @@ def filer_pod(
             volume = f"file-root-{index}"
             volumes.append({"name": volume, "hostPath": {"path": root, "type": "Directory"}})
             mounts.append({"name": volume, "mountPath": root})
-    if env:
-        container["env"] = env
+    container["env"] = env
     container["volumeMounts"] = mounts
     return _task_pod(
         config,

@@ -121,6 +121,10 @@ class PodRunner:
         except TRANSIENT_ERRORS as exc:
             logger.warning("deleting pod %s failed: %s", name, exc)
 
+    def exists(self, name: str) -> bool:
+        pod, _version = self._list(name)
+        return pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp")
+
     def delete_all(self, label_selector: str) -> None:
         """Delete every pod the selector matches (finished pods go at once)."""
         try:

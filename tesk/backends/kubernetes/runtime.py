@@ -45,7 +45,12 @@ class KubernetesRuntime:
         *,
         file_roots: list[str],
         log_tail_bytes: int,
+        log_format: str = "text",
+        started_executors: int = 0,
     ) -> None:
+        self._log_format = log_format
+        # Executors an earlier taskmaster of this task may have started: adopted, never run again.
+        self._started_executors = started_executors
         self._kube = kube
         self._config = config
         self._job = job
@@ -96,6 +101,7 @@ class KubernetesRuntime:
             self._placement,
             self._file_roots,
             executors_failed=executors_failed,
+            log_format=self._log_format,
         )
         run = self._run_pod(manifest, manifests.FILER_CONTAINER, f"the {direction} filer")
         name = manifest["metadata"]["name"]
@@ -123,11 +129,16 @@ class KubernetesRuntime:
             tail_bytes=self._tail,
             marker=marker,
         )
+        name = manifest["metadata"]["name"]
+        if index < self._started_executors and not self._pods.exists(name):
+            raise Preempted(
+                f"executor {index}: its pod {name} is gone (evicted or deleted with the "
+                "taskmaster that started it); the command is not run a second time"
+            )
         started = timestamp()
         run = self._run_pod(manifest, manifests.EXECUTOR_CONTAINER, f"executor {index}")
         ended = timestamp()
         outcome = run.outcome
-        name = manifest["metadata"]["name"]
         stdout, stderr = split_tails(
             self._read_log(name, manifests.EXECUTOR_CONTAINER), marker, self._tail
         )

@@ -2,8 +2,9 @@
 
 - task.json: the TES task document as stored (also read by the filer pods);
 - filer.json: the filer's settings (FilerConfig);
-- taskmaster.json: the owning Job, the sequence number and log to continue from, the Kubernetes
-  settings and the log tail size.
+- taskmaster.json (format 2): the owning Job, the sequence number and log to continue from, the
+  Kubernetes settings, the task's placement (its backend_parameters, parsed once by the API), the
+  log tail size and the log format.
 
 No credentials are ever written here: the filer gets them from Secrets.
 """
@@ -16,9 +17,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tesk.backends.kubernetes import names
+from tesk.backends.kubernetes import names, parameters
 from tesk.backends.kubernetes.manifests import JobRef
+from tesk.backends.kubernetes.parameters import Placement
 from tesk.config import FilerConfig, KubernetesConfig
+from tesk.observability.logs import LogFormat
 from tesk.store.base import TaskRecord
 from tesk.tes.models import Task, TaskLog
 
@@ -35,15 +38,20 @@ class _JobModel(BaseModel):
     uid: str
 
 
+FORMAT = 2
+
+
 class TaskmasterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: int = 1
+    format: int = FORMAT
     job: _JobModel
     first_seq: int
     initial_log: TaskLog | None = None
     kubernetes: KubernetesConfig
     log_tail_bytes: int
     file_roots: list[str]
+    placement: Placement = Placement()
+    log_format: LogFormat = "text"
 
     @property
     def job_ref(self) -> JobRef:
@@ -63,7 +71,16 @@ def files_for(
     kubernetes: KubernetesConfig,
     filer: FilerConfig,
     log_tail_bytes: int,
+    log_format: LogFormat = "text",
 ) -> dict[str, str]:
+    resources = record.task.resources
+    try:
+        placement = parameters.parse(
+            resources.backend_parameters if resources else None,
+            kubernetes.executor.allowed_image_pull_secrets,
+        )
+    except ValueError as exc:  # CreateTask checked them: only a changed config gets here
+        raise TaskDocumentError(f"resources.backend_parameters: {exc}") from None
     settings = TaskmasterSettings(
         job=_JobModel(name=job.name, uid=job.uid),
         first_seq=record.seq + 1,
@@ -72,6 +89,8 @@ def files_for(
         kubernetes=kubernetes.model_copy(update={"kubeconfig": None}),
         log_tail_bytes=log_tail_bytes,
         file_roots=[str(root) for root in filer.file_roots],
+        placement=placement,
+        log_format=log_format,
     )
     files = {
         names.TASK_KEY: json.dumps(record.task.dump(), separators=(",", ":")),
@@ -102,6 +121,7 @@ def read(directory: Path) -> TaskDocument:
         filer = FilerConfig.model_validate_json((directory / names.FILER_KEY).read_text())
     except (OSError, ValidationError) as exc:
         raise TaskDocumentError(
-            f"cannot read the taskmaster settings in {directory}: {exc}"
+            f"cannot read the taskmaster settings (format {FORMAT}) in {directory}: {exc}; "
+            "a task ConfigMap written by another TESK version?"
         ) from None
     return TaskDocument(read_task(directory / names.TASK_KEY), settings, filer)

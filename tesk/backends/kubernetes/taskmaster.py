@@ -20,11 +20,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tesk.backends.kubernetes import manifests, names, parameters, snapshot, taskdoc
+from tesk.backends.kubernetes import manifests, names, snapshot, taskdoc
 from tesk.backends.kubernetes.client import Kube, load_api_client
 from tesk.backends.kubernetes.reporter import ConfigMapReporter
 from tesk.backends.kubernetes.runtime import KubernetesRuntime
+from tesk.observability.logs import configure_logging, log_format
 from tesk.taskmaster.engine import TaskEngine
+from tesk.tes.progress import Progress
 from tesk.tes.states import State
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ def main(task_dir: Path) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    configure_logging(log_format())
     try:
         document = taskdoc.read(task_dir)
     except taskdoc.TaskDocumentError as exc:
@@ -64,21 +67,21 @@ def main(task_dir: Path) -> int:
         os._exit(EXIT_TERMINATED)
 
     signal.signal(signal.SIGTERM, on_term)
-    first_seq = max(settings.first_seq, _reported_seq(Path(manifests.STATUS_DIR)) + 1)
+    # A replacement of a disrupted taskmaster: its reports must be newer than the last one
+    # written (or the API takes them for stale), and it must not start an executor again.
+    reported = _reported(Path(manifests.STATUS_DIR))
+    first_seq = max(settings.first_seq, (reported.seq or 0) + 1 if reported else 1)
     kube = Kube(load_api_client())
     try:
-        resources = task.resources
-        placement = parameters.parse(
-            resources.backend_parameters if resources else None,
-            config.executor.allowed_image_pull_secrets,
-        )
         runtime = KubernetesRuntime(
             kube,
             config,
             settings.job_ref,
-            placement,
+            settings.placement,
             file_roots=settings.file_roots,
             log_tail_bytes=settings.log_tail_bytes,
+            log_format=settings.log_format,
+            started_executors=_started_executors(reported),
         )
         reporter = ConfigMapReporter(kube, config, task.id or "", settings.job_ref)
         engine = TaskEngine(
@@ -97,15 +100,23 @@ def main(task_dir: Path) -> int:
     return EXIT_CODES.get(state, 1)
 
 
-def _reported_seq(status_dir: Path) -> int:
-    """The sequence number of the last snapshot an earlier taskmaster of this task wrote (0 if
-    none): this one's reports must be newer, or the API would take them for stale ones."""
+def _reported(status_dir: Path) -> Progress | None:
+    """The last snapshot an earlier taskmaster of this task wrote, if this one replaces it."""
     try:
         text = (status_dir / names.PROGRESS_KEY).read_text()
     except OSError:
-        return 0
+        return None
     try:
-        return snapshot.decode(text).seq or 0
+        return snapshot.decode(text)
     except snapshot.SnapshotError:
         logger.warning("the status ConfigMap holds no readable snapshot; starting afresh")
+        return None
+
+
+def _started_executors(reported: Progress | None) -> int:
+    """How many executors an earlier taskmaster may have started: those it saw end, and, once it
+    reported RUNNING, the next one."""
+    if reported is None:
         return 0
+    ended = len(reported.log.logs) if reported.log else 0
+    return ended + 1 if reported.state == State.RUNNING else ended
