@@ -79,3 +79,10 @@ def test_a_log_without_the_marker_is_kept_as_stderr() -> None:
 )
 def test_escape_protects_from_kubernetes_expansion(text: str, escaped: str) -> None:
     assert escape(text) == escaped
+
+
+def test_an_executors_marker_is_the_same_for_every_taskmaster_of_its_job() -> None:
+    assert new_marker("uid-1", 0) == new_marker("uid-1", 0)
+    assert new_marker("uid-1", 0) != new_marker("uid-1", 1)
+    assert new_marker("uid-1", 0) != new_marker("uid-2", 0)
+    assert new_marker() != new_marker()

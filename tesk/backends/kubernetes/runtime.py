@@ -118,7 +118,7 @@ class KubernetesRuntime:
     def run_executor(
         self, task: Task, index: int, executor: Executor, resources: Resources | None
     ) -> ExecutorResult:
-        marker = new_marker()
+        marker = new_marker(self._job.uid, index)
         manifest = manifests.executor_pod(
             self._config,
             task,

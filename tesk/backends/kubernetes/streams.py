@@ -10,6 +10,7 @@ arguments ("$@"), never parsed by the shell.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -35,8 +36,14 @@ class StreamPaths:
     stderr: str
 
 
-def new_marker() -> str:
-    return f"--tesk-stderr-{secrets.token_hex(12)}--"
+def new_marker(job_uid: str | None = None, index: int = 0) -> str:
+    """The line between the stdout and stderr tails. For a task's executor it is derived from its
+    Job's uid (which the executor cannot read) and its index, so a taskmaster that adopts a pod
+    another one started finds it; without a uid, random."""
+    if job_uid is None:
+        return f"--tesk-stderr-{secrets.token_hex(12)}--"
+    digest = hashlib.sha256(f"{job_uid}:{index}".encode()).hexdigest()[:24]
+    return f"--tesk-stderr-{digest}--"
 
 
 def wrapped_command(
