@@ -31,7 +31,7 @@ test: install
 	scripts/test-setup.sh
 	$(MAKE) --no-print-directory lint typecheck
 	$(K8S) up
-	. ./.cache/test-env.sh && $(BIN)/pytest -q
+	. ./.cache/test-env.sh && $(BIN)/pytest -q --cov --cov-report=term:skip-covered
 
 unit: install
 	$(BIN)/pytest -q tests/unit
