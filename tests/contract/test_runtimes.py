@@ -1,8 +1,9 @@
-"""The local Runtime contract, run against every runtime this machine has.
+"""The Runtime contract, run against every runtime this machine has.
 
 bwrap always (scripts/test-setup.sh installs it); podman when scripts/test-setup.d/podman.sh
-imported its test image (TESK_TEST_PODMAN_IMAGE). Commands stick to what both the host and a
-busybox image provide.
+imported its test image (TESK_TEST_PODMAN_IMAGE); the Kubernetes runtime on the test cluster
+(tests/k8s/cluster) for the tests that take `box`. Commands stick to what both the host and a
+busybox image provide. Tests that look inside a local task directory take `local_box`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tesk.backends.local.runtime import LocalRuntime
 from tesk.config import LocalConfig
 from tesk.taskmaster.runtime import ExecutorResult, RuntimeFailure
 from tesk.tes.models import Executor, Input, Resources, Task
+from tests.contract.kubernetes_sandbox import KubernetesSandbox, kubernetes_sandbox
 from tests.fakes.fake_stager import FakeStager
 
 PODMAN_IMAGE = os.environ.get("TESK_TEST_PODMAN_IMAGE")
@@ -142,6 +144,9 @@ class Sandbox:
         return self.run(self.task(self.executor(script, **fields)))[0]
 
 
+AnyBox = Sandbox | KubernetesSandbox
+
+
 def make_sandbox(kind: str, data_root: Path, **config: object) -> Sandbox:
     local = LocalConfig(runtime=kind, **config)  # type: ignore[arg-type]
     launcher = build_launcher(kind, local, hidden=[data_root])
@@ -166,27 +171,38 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def box(kind: str, data_root: Path) -> Sandbox:
+def local_box(kind: str, data_root: Path) -> Sandbox:
     return make_sandbox(kind, data_root)
 
 
-def test_exit_codes(box: Sandbox) -> None:
+@pytest.fixture(params=[*KINDS, "kubernetes"])
+def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sandbox | KubernetesSandbox]:
+    """The contract every runtime keeps: bwrap, podman, and pods on the Kubernetes test cluster."""
+    if request.param != "kubernetes":
+        data_root = request.getfixturevalue("data_root")
+        yield make_sandbox(str(request.param), data_root)
+        return
+    with kubernetes_sandbox() as sandbox:
+        yield sandbox
+
+
+def test_exit_codes(box: AnyBox) -> None:
     assert box.run_one("exit 0").exit_code == 0
     assert box.run_one("exit 3").exit_code == 3
 
 
-def test_a_missing_command_exits_127(box: Sandbox) -> None:
+def test_a_missing_command_exits_127(box: AnyBox) -> None:
     task = box.task(Executor(image=box.image, command=["tesk-no-such-command"]))
     assert box.run(task)[0].exit_code == 127
 
 
-def test_stdout_and_stderr_go_to_the_volume_files_and_tails(box: Sandbox) -> None:
-    task = box.task(
-        box.executor("echo out; echo err >&2; ls /logs", stdout="/logs/stdout"),
-        box.executor("true", stderr="/logs/err/stderr"),
+def test_stdout_and_stderr_go_to_the_volume_files_and_tails(local_box: Sandbox) -> None:
+    task = local_box.task(
+        local_box.executor("echo out; echo err >&2; ls /logs", stdout="/logs/stdout"),
+        local_box.executor("true", stderr="/logs/err/stderr"),
         volumes=["/logs"],
     )
-    runtime = box.runtime(task)
+    runtime = local_box.runtime(task)
     runtime.prepare(task)
     first = runtime.run_executor(task, 0, task.executors[0], None)
     assert first.stdout_tail == "out\nstdout\n"
@@ -195,28 +211,28 @@ def test_stdout_and_stderr_go_to_the_volume_files_and_tails(box: Sandbox) -> Non
     runtime.run_executor(task, 1, task.executors[1], None)
     assert (runtime.volume / "logs" / "err" / "stderr").read_text() == ""
     runtime.cleanup()
-    assert not box.data.task(task.id).root.exists()
+    assert not local_box.data.task(task.id).root.exists()
 
 
-def test_logs_without_a_path_go_to_the_task_log_dir(box: Sandbox) -> None:
-    task = box.task(box.executor("echo hello; echo oops >&2"))
-    runtime = box.runtime(task)
+def test_logs_without_a_path_go_to_the_task_log_dir(local_box: Sandbox) -> None:
+    task = local_box.task(local_box.executor("echo hello; echo oops >&2"))
+    runtime = local_box.runtime(task)
     runtime.prepare(task)
     result = runtime.run_executor(task, 0, task.executors[0], None)
-    logs = box.data.task(task.id).logs
+    logs = local_box.data.task(task.id).logs
     assert (logs / "0.stdout").read_text() == "hello\n"
     assert (logs / "0.stderr").read_text() == "oops\n"
     assert result.stdout_tail == "hello\n"
     runtime.cleanup()
 
 
-def test_tails_keep_only_the_end(box: Sandbox) -> None:
+def test_tails_keep_only_the_end(box: AnyBox) -> None:
     box.tail_bytes = 10
     result = box.run_one("i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); done")
     assert result.stdout_tail == "18\nline19\n"
 
 
-def test_stdin_comes_from_the_volume(box: Sandbox) -> None:
+def test_stdin_comes_from_the_volume(box: AnyBox) -> None:
     task = box.task(
         box.executor("tr a-z A-Z", stdin="/in/words.txt"),
         inputs=[Input(path="/in/words.txt", content="some words\n")],
@@ -224,15 +240,17 @@ def test_stdin_comes_from_the_volume(box: Sandbox) -> None:
     assert box.run(task)[0].stdout_tail == "SOME WORDS\n"
 
 
-def test_a_missing_stdin_is_a_runtime_failure(box: Sandbox) -> None:
-    task = box.task(box.executor("cat", stdin="/in/none.txt"), volumes=["/in"])
+def test_a_missing_stdin_is_a_runtime_failure(local_box: Sandbox) -> None:
+    task = local_box.task(local_box.executor("cat", stdin="/in/none.txt"), volumes=["/in"])
     with pytest.raises(RuntimeFailure, match="stdin"):
-        box.run(task)
+        local_box.run(task)
 
 
-def test_workdir_is_used_and_created_on_the_volume(box: Sandbox) -> None:
-    task = box.task(box.executor("pwd; touch here", workdir="/work/a/b"), volumes=["/work"])
-    runtime = box.runtime(task)
+def test_workdir_is_used_and_created_on_the_volume(local_box: Sandbox) -> None:
+    task = local_box.task(
+        local_box.executor("pwd; touch here", workdir="/work/a/b"), volumes=["/work"]
+    )
+    runtime = local_box.runtime(task)
     runtime.prepare(task)
     result = runtime.run_executor(task, 0, task.executors[0], None)
     assert result.stdout_tail == "/work/a/b\n"
@@ -240,7 +258,7 @@ def test_workdir_is_used_and_created_on_the_volume(box: Sandbox) -> None:
     runtime.cleanup()
 
 
-def test_a_workdir_off_the_volume_is_created_as_docker_would(box: Sandbox) -> None:
+def test_a_workdir_off_the_volume_is_created_as_docker_would(box: AnyBox) -> None:
     # Neither a mount point nor /tmp: the sandbox's own file system, like a container's.
     if box.kind == "podman":
         pytest.skip("podman refuses a --workdir its image lacks (docs/runtimes.md)")
@@ -249,18 +267,18 @@ def test_a_workdir_off_the_volume_is_created_as_docker_would(box: Sandbox) -> No
     assert (result.exit_code, result.stdout_tail) == (0, f"/{name}/src/app\n")
 
 
-def test_without_workdir_commands_start_at_the_root(box: Sandbox) -> None:
+def test_without_workdir_commands_start_at_the_root(box: AnyBox) -> None:
     # The busybox test image sets no working directory; bwrap has no image.
     assert box.run_one("pwd").stdout_tail == "/\n"
 
 
-def test_environment_variables(box: Sandbox) -> None:
+def test_environment_variables(box: AnyBox) -> None:
     env = {"GREETING": "hello world", "MULTI": "a\nb", "PATH": "/usr/bin:/bin"}
     result = box.run_one('echo "$GREETING"; echo "$MULTI"; echo "$PATH"', env=env)
     assert result.stdout_tail == "hello world\na\nb\n/usr/bin:/bin\n"
 
 
-def test_new_top_level_paths_are_shared_between_executors(box: Sandbox) -> None:
+def test_new_top_level_paths_are_shared_between_executors(box: AnyBox) -> None:
     name = f"tesk{uuid.uuid4().hex[:8]}"
     task = box.task(
         box.executor(f"mkdir -p /{name}/deep && echo data > /{name}/deep/file"),
@@ -270,31 +288,30 @@ def test_new_top_level_paths_are_shared_between_executors(box: Sandbox) -> None:
     assert box.run(task)[1].stdout_tail == "data\n"
 
 
-def test_tmp_is_private_and_writable(box: Sandbox) -> None:
+def test_tmp_is_private_and_writable(local_box: Sandbox) -> None:
     marker = f"tesk-marker-{uuid.uuid4().hex}"
-    task = box.task(
-        box.executor(f"echo x > /tmp/{marker} && ls /tmp"),
-        box.executor(f"test ! -e /tmp/{marker} && echo private"),
+    task = local_box.task(
+        local_box.executor(f"echo x > /tmp/{marker} && ls /tmp"),
+        local_box.executor(f"test ! -e /tmp/{marker} && echo private"),
     )
-    results = box.run(task)
+    results = local_box.run(task)
     assert results[0].stdout_tail == f"{marker}\n"
     assert results[1].stdout_tail == "private\n"
     assert not Path("/tmp", marker).exists()
 
 
-def test_other_tasks_and_the_data_dir_are_not_visible(box: Sandbox) -> None:
-    other = box.data.task("other-task").volume
+def test_other_tasks_and_the_data_dir_are_not_visible(local_box: Sandbox) -> None:
+    other = local_box.data.task("other-task").volume
     other.mkdir(parents=True)
     (other / "secret").write_text("s3cr3t")
-    result = box.run_one(
-        f"cat {other}/secret; ls {box.data.root}; ls -a {box.data.root} | wc -l; echo done"
-    )
+    root = local_box.data.root
+    result = local_box.run_one(f"cat {other}/secret; ls {root}; ls -a {root} | wc -l; echo done")
     assert "s3cr3t" not in result.stdout_tail
     assert "other-task" not in result.stdout_tail
     assert result.stdout_tail.endswith("done\n")
 
 
-def test_network_is_on_by_default(box: Sandbox) -> None:
+def test_network_is_on_by_default(box: AnyBox) -> None:
     result = box.run_one("tail -n +3 /proc/net/dev | grep -v ' lo:' | wc -l")
     assert int(result.stdout_tail.strip()) > 0
 
@@ -314,22 +331,22 @@ def test_executors_can_run_as_another_user(kind: str, data_root: Path) -> None:
     assert box.run(task)[0].stdout_tail == "65534\n65534\ninput\nok\n"
 
 
-def test_an_unrunnable_executor_is_a_runtime_failure(box: Sandbox) -> None:
-    if box.kind == "bwrap":
+def test_an_unrunnable_executor_is_a_runtime_failure(local_box: Sandbox) -> None:
+    if local_box.kind == "bwrap":
         # A new directory inside the host's read-only /usr cannot be created.
-        task = box.task(box.executor("true"), volumes=[f"/usr/tesk-{uuid.uuid4().hex}"])
+        task = local_box.task(local_box.executor("true"), volumes=[f"/usr/tesk-{uuid.uuid4().hex}"])
         match = "read-only"
     else:
         # Ask for an image that is neither stored nor pullable (no registry answers).
-        task = box.task(Executor(image="localhost/tesk-no-such-image:1", command=["true"]))
+        task = local_box.task(Executor(image="localhost/tesk-no-such-image:1", command=["true"]))
         match = "tesk-no-such-image"
     with pytest.raises(RuntimeFailure, match=match):
-        box.run(task)
+        local_box.run(task)
 
 
-def test_bwrap_says_once_that_images_are_ignored(box: Sandbox) -> None:
-    results = box.run(box.task(box.executor("true"), box.executor("true")))
-    if box.kind == "bwrap":
+def test_bwrap_says_once_that_images_are_ignored(local_box: Sandbox) -> None:
+    results = local_box.run(local_box.task(local_box.executor("true"), local_box.executor("true")))
+    if local_box.kind == "bwrap":
         assert len(results[0].system_logs) == 1
         assert "ignores container images" in results[0].system_logs[0]
         assert results[1].system_logs == ()
@@ -337,15 +354,17 @@ def test_bwrap_says_once_that_images_are_ignored(box: Sandbox) -> None:
         assert results[0].system_logs == ()
 
 
-def test_resources_are_applied_or_said_to_be_ignored(box: Sandbox) -> None:
-    task = box.task(box.executor("echo fine"), resources=Resources(cpu_cores=1, ram_gb=0.25))
-    runtime = box.runtime(task)
+def test_resources_are_applied_or_said_to_be_ignored(local_box: Sandbox) -> None:
+    task = local_box.task(
+        local_box.executor("echo fine"), resources=Resources(cpu_cores=1, ram_gb=0.25)
+    )
+    runtime = local_box.runtime(task)
     runtime.prepare(task)
     result = runtime.run_executor(task, 0, task.executors[0], task.resources)
     runtime.cleanup()
     assert result.stdout_tail == "fine\n"
     unenforced = [line for line in result.system_logs if "does not enforce" in line]
-    assert len(unenforced) == (1 if box.kind == "bwrap" else 0)
+    assert len(unenforced) == (1 if local_box.kind == "bwrap" else 0)
 
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap not installed")
@@ -368,14 +387,14 @@ def test_bwrap_refuses_a_workdir_it_cannot_make_in_a_host_directory(data_root: P
     assert box.run_one("pwd", workdir="/usr").stdout_tail == "/usr\n"
 
 
-def test_cancel_kills_every_process_and_cleanup_removes_the_volume(box: Sandbox) -> None:
+def test_cancel_kills_every_process_and_cleanup_removes_the_volume(local_box: Sandbox) -> None:
     marker = f"tesk-cancel-{uuid.uuid4().hex}"
     secret = f"secret-{uuid.uuid4().hex}"
-    task = box.task(
-        box.executor(f"sleep 300 & sleep 300; echo {marker}", env={"TOKEN": secret}),
+    task = local_box.task(
+        local_box.executor(f"sleep 300 & sleep 300; echo {marker}", env={"TOKEN": secret}),
         volumes=["/work"],
     )
-    runtime = box.runtime(task)
+    runtime = local_box.runtime(task)
     runtime.prepare(task)
     thread, outcome = start_executor(runtime, task)
     assert wait_for(lambda: running(marker)), "the executor never started"
@@ -387,8 +406,8 @@ def test_cancel_kills_every_process_and_cleanup_removes_the_volume(box: Sandbox)
     assert outcome
     assert wait_for(lambda: processes_with(marker) == [] and processes_with("sleep 300") == [])
     runtime.cleanup()
-    assert not box.data.task(task.id).root.exists()
-    if box.kind == "podman":
+    assert not local_box.data.task(task.id).root.exists()
+    if local_box.kind == "podman":
         names = subprocess.run(
             ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
         ).stdout.decode()
@@ -398,10 +417,10 @@ def test_cancel_kills_every_process_and_cleanup_removes_the_volume(box: Sandbox)
         runtime.run_executor(task, 0, task.executors[0], None)
 
 
-def test_cancel_right_after_the_start_leaves_nothing(box: Sandbox) -> None:
+def test_cancel_right_after_the_start_leaves_nothing(local_box: Sandbox) -> None:
     marker = f"tesk-early-{uuid.uuid4().hex}"
-    task = box.task(box.executor(f"sleep 300; echo {marker}"))
-    runtime = box.runtime(task)
+    task = local_box.task(local_box.executor(f"sleep 300; echo {marker}"))
+    runtime = local_box.runtime(task)
     runtime.prepare(task)
     thread, _ = start_executor(runtime, task)
     assert wait_for(lambda: len(processes_with(marker)) > 0)  # the launcher, at least
@@ -423,17 +442,19 @@ def test_tails_start_at_a_whole_character(tmp_path: Path) -> None:
     assert read_tail(log, 100) == "\ufffd\ufffdok"
 
 
-def test_huge_output_keeps_memory_constant(box: Sandbox) -> None:
+def test_huge_output_keeps_memory_constant(local_box: Sandbox) -> None:
     size = 256 * 1024 * 1024
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    task = box.task(box.executor(f"head -c {size} /dev/zero | tr '\\0' x", stdout="/out/big"))
-    runtime = box.runtime(task)
+    task = local_box.task(
+        local_box.executor(f"head -c {size} /dev/zero | tr '\\0' x", stdout="/out/big")
+    )
+    runtime = local_box.runtime(task)
     runtime.prepare(task)
     result = runtime.run_executor(task, 0, task.executors[0], None)
     assert (runtime.volume / "out" / "big").stat().st_size == size
     runtime.cleanup()
     growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    assert result.stdout_tail == "x" * box.tail_bytes
+    assert result.stdout_tail == "x" * local_box.tail_bytes
     assert growth_kib < 32 * 1024, f"TESK grew by {growth_kib} KiB"
 
 

@@ -1,6 +1,7 @@
 """Faults, injected for real on the test cluster: the API server restarted mid-task, the
-taskmaster evicted, the node drained, the node's heartbeats stopped, a quota that refuses the
-volume, no default StorageClass. Each test restores the cluster before it ends."""
+connections from the pods to the API server reset, the taskmaster evicted, the node drained,
+the node's heartbeats stopped, a quota that refuses the volume, no default StorageClass. Each
+test restores the cluster before it ends."""
 
 from __future__ import annotations
 
@@ -53,6 +54,23 @@ def test_the_api_server_restarted_mid_task(env: Deployment, cluster: TestCluster
     assert record.state == State.COMPLETE, system_logs(env, task_id)
     assert record.log is not None
     assert record.log.logs[0].stdout == "survived\n"
+
+
+def test_the_taskmasters_connections_to_the_api_server_cut_mid_task(
+    env: Deployment, cluster: TestCluster
+) -> None:
+    task_id = env.submit(task(["sh", "-c", "sleep 15; echo through"]))
+    executor = names.TaskNames(task_id).executor_pod(0)
+    cluster.wait_for(lambda: running_pod(cluster, executor))
+    cluster.cluster.cut_pods_from_api()
+    try:
+        time.sleep(10)
+    finally:
+        cluster.cluster.cut_pods_from_api(False)
+    record = env.wait_state(task_id, timeout=120)
+    assert record.state == State.COMPLETE, system_logs(env, task_id)
+    assert record.log is not None
+    assert record.log.logs[0].stdout == "through\n"
 
 
 def test_an_evicted_taskmaster_is_replaced_and_the_task_completes(

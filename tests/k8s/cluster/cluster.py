@@ -18,7 +18,16 @@ import urllib.request
 from pathlib import Path
 
 from . import build, components, images, processes
-from .layout import HOST_API_PORT, NETNS, NODE_IP, NODE_NAME, NODE_PREFIX, Layout
+from .layout import (
+    API_PORT,
+    HOST_API_PORT,
+    NETNS,
+    NODE_IP,
+    NODE_NAME,
+    NODE_PREFIX,
+    POD_CIDR,
+    Layout,
+)
 from .pki import Pki
 
 STORAGE_CLASS = "tesk-hostpath"
@@ -224,6 +233,14 @@ class Cluster:
         processes.start(self.layout, component)
         if name == "kube-apiserver":
             self._wait("the API server", self._api_ready, time.monotonic() + 120)
+
+    def cut_pods_from_api(self, cut: bool = True) -> None:
+        """Resets (and refuses) every TCP connection from a pod to the API server, or stops
+        doing so: what a flaky network or a proxy between them does."""
+        rule = ["INPUT", "-p", "tcp", "--dport", str(API_PORT), "-s", POD_CIDR]
+        rule += ["-j", "REJECT", "--reject-with", "tcp-reset"]
+        action = "-I" if cut else "-D"
+        _run("ip", "netns", "exec", NETNS, "iptables", action, *rule)
 
     def pause(self, name: str) -> None:
         processes.pause(self.layout, name)
