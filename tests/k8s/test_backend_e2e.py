@@ -18,6 +18,7 @@ from tesk.store.sql import SqlStore
 from tesk.tes.errors import InvalidRequest
 from tesk.tes.states import State
 from tests.k8s.backend_env import Deployment, deployment, make_service, task
+from tests.k8s.cluster.cluster import NO_FSGROUP_CLASS
 from tests.k8s.realcluster import EXECUTOR_IMAGE, TestCluster
 
 EXECUTORS = f"{names.LABEL_COMPONENT}={names.COMPONENT_EXECUTOR}"
@@ -346,3 +347,19 @@ def test_what_the_cluster_would_refuse_is_refused_at_create(
     with pytest.raises(InvalidRequest, match=field):
         env.submit({"executors": [executor]})
     assert cluster.objects("jobs") == []
+
+
+def test_a_volume_that_ignores_fsgroup_fails_the_task_saying_so(cluster: TestCluster) -> None:
+    with deployment(cluster, storage_class=NO_FSGROUP_CLASS) as env:
+        task_id = env.submit(
+            {
+                "inputs": [{"path": "/data/in.txt", "content": "hello"}],
+                "executors": [{"image": EXECUTOR_IMAGE, "command": ["cat", "/data/in.txt"]}],
+            }
+        )
+        record = env.wait_state(task_id)
+        assert record.state == State.SYSTEM_ERROR
+        logs = system_logs(env, task_id)
+        assert "not writable by uid 10001" in logs
+        assert "owned by 0:0 with mode 0755" in logs
+        assert "did not apply fsGroup" in logs

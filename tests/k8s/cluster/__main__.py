@@ -1,10 +1,11 @@
-"""python -m tests.k8s.cluster up | down | status | build"""
+"""python -m tests.k8s.cluster up | down | status | build | serve [--port PORT]"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from . import build
+from . import build, serve
 from .cluster import Cluster
 
 
@@ -17,6 +18,10 @@ def main(argv: list[str]) -> int:
         cluster.down()
     elif command == "build":
         build.ensure_programs(cluster.layout)
+    elif command == "serve":
+        parser = argparse.ArgumentParser(prog="python -m tests.k8s.cluster serve")
+        parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1")
+        return serve.serve(parser.parse_args(argv[1:]).port)
     elif command == "status":
         healthy = cluster.healthy()
         print(f"k8s: {'healthy' if healthy else 'not running'}; running: {cluster.running()}")

@@ -31,6 +31,7 @@ from .layout import (
 from .pki import Pki
 
 STORAGE_CLASS = "tesk-hostpath"
+NO_FSGROUP_CLASS = "tesk-no-fsgroup"
 PROVISIONER = "tesk.test/hostpath"
 BRIDGE = "tesk0"
 
@@ -202,23 +203,29 @@ class Cluster:
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     def _bootstrap(self) -> None:
-        """Cluster-wide objects a real cluster comes with: a default StorageClass."""
-        storage_class = {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {
-                "name": STORAGE_CLASS,
-                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-            },
-            "provisioner": PROVISIONER,
-            "reclaimPolicy": "Delete",
-            "volumeBindingMode": "WaitForFirstConsumer",
-        }
-        try:
-            self.request("POST", "/apis/storage.k8s.io/v1/storageclasses", storage_class)
-        except ClusterError as error:
-            if "AlreadyExists" not in str(error):
-                raise
+        """Cluster-wide objects a real cluster comes with: a default StorageClass, and one whose
+        volumes ignore fsGroup, as many drivers' ReadWriteMany volumes do."""
+        for name, default, parameters in (
+            (STORAGE_CLASS, "true", {}),
+            (NO_FSGROUP_CLASS, "false", {"fsGroup": "ignored"}),
+        ):
+            storage_class = {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {
+                    "name": name,
+                    "annotations": {"storageclass.kubernetes.io/is-default-class": default},
+                },
+                "provisioner": PROVISIONER,
+                "parameters": parameters,
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "WaitForFirstConsumer",
+            }
+            try:
+                self.request("POST", "/apis/storage.k8s.io/v1/storageclasses", storage_class)
+            except ClusterError as error:
+                if "AlreadyExists" not in str(error):
+                    raise
 
     def refresh_images(self) -> None:
         """Imports TESK's image again when its sources changed since the cluster came up."""

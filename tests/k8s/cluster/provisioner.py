@@ -1,4 +1,4 @@
-"""A dynamic provisioner for the test cluster's default StorageClass: each claim gets a local
+"""A dynamic provisioner for the test cluster's StorageClasses: each claim gets a
 PersistentVolume on the node, a directory owned by root with mode 0755, as a CSI driver's volume
 root is; its directory and volume are deleted when the claim is released.
 
@@ -80,9 +80,7 @@ class Provisioner:
                     "name": claim.metadata.name,
                     "uid": claim.metadata.uid,
                 },
-                # A `local` volume, not hostPath: the kubelet applies a pod's fsGroup to it, as it
-                # does to the block volumes of most CSI drivers.
-                "local": {"path": str(path)},
+                **self.source(claim.spec.storage_class_name, path),
                 "nodeAffinity": {
                     "required": {
                         "nodeSelectorTerms": [
@@ -108,6 +106,15 @@ class Provisioner:
         except ApiException as error:
             if error.status != 409:
                 raise
+
+    def source(self, storage_class: str, path: Path) -> dict[str, Any]:
+        """A `local` volume, to which the kubelet applies a pod's fsGroup as it does to the block
+        volumes of most CSI drivers; or, for a class with parameter `fsGroup: ignored`, a
+        hostPath volume, to which it does not (as drivers skip it for ReadWriteMany volumes)."""
+        parameters = self.storage.read_storage_class(storage_class).parameters or {}
+        if parameters.get("fsGroup") == "ignored":
+            return {"hostPath": {"path": str(path), "type": "Directory"}}
+        return {"local": {"path": str(path)}}
 
     def delete(self, volume: Any) -> None:
         shutil.rmtree(self.root / volume.metadata.name, ignore_errors=True)
