@@ -113,6 +113,12 @@ class Cluster:
     def down(self, quiet: bool = False) -> None:
         for component in reversed(components.components(self.layout)):
             processes.stop(self.layout, component.name)
+        # A cluster started from another checkout (or left by a stopped machine) holds the same
+        # ports, sockets and namespace: its programs go too.
+        strays = processes.pids_matching(str(self.layout.cache) + "/")
+        for module in ("tests.k8s.cluster.relay", "tests.k8s.cluster.provisioner"):
+            strays += processes.pids_matching(f"-m {module} ")
+        processes.kill_and_wait(sorted(set(strays)), timeout=10)
         self._kill_pods()
         self._unmount()
         if _netns_exists():
