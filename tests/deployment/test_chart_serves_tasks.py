@@ -1,54 +1,40 @@
-"""The chart's API pod, exactly as rendered, takes a task with credentials to COMPLETE.
+"""The chart, installed with helm into the real test cluster, takes tasks to COMPLETE.
 
-This is the walk of docs/deployment.md ("From nothing to a first task") on a fake cluster
-(tests/k8s/fakecluster): users made with `tesk user add` go into a Secret, the chart is rendered
-with the kind values and basic auth, and its objects are created as `helm install` would. The fake
-enforces the chart's Roles and gives pods in-cluster credentials; its kubelet runs the API pod's
-command on this machine with the chart's ConfigMap, Secret and PVC mounted where the Deployment
-says. So the rendered FOCA config, the users Secret mount, the API ServiceAccount's in-cluster
-credentials and the RBAC are used as a cluster uses them. Not covered here: the image itself (the
-kubelet runs this checkout's `tesk`) and what only a real cluster shows (test_chart_real_cluster).
+This is the walk of docs/deployment.md ("From nothing to a first task") on the test cluster
+(tests/k8s/cluster, started by `make k8s-up`): users made with `tesk user add` go into a Secret,
+the chart is installed with the kind values and basic auth (`helm upgrade --install --wait`, the
+image localhost/tesk:dev), and the API is reached through `kubectl port-forward` of its Service.
+The API runs in one namespace and its tasks in another, both enforcing Pod Security `restricted`,
+with the chart's ServiceAccounts and Roles. A cluster that is not running fails these tests.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from dockerfile_parse import DockerfileParser
+import tes
 
-from tests.deployment.chart import (
-    KIND_VALUES,
-    NAMESPACE,
-    REPO,
-    USERS_SECRET,
-    WALK_VALUES,
-    Manifest,
-    find,
-    one,
-)
-from tests.k8s.fakecluster import FakeCluster
+from tesk.backends.kubernetes import names
+from tests.deployment.chart import KIND_VALUES, USERS_SECRET, WALK_VALUES, Manifest
+from tests.k8s.cluster import Cluster
+from tests.k8s.cluster.serve import Release, ensure_namespace, install, port_forward, uninstall
+from tests.k8s.realcluster import cluster_or_fail
 
 TESK = Path(sys.executable).with_name("tesk")
 TASK = {"name": "hello", "executors": [{"image": "busybox:1.36", "command": ["echo", "hello TES"]}]}
 FINISHED = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+ALICE = ("alice", "alice-secret")
+BOB = ("bob", "bob-secret")
+# Creating a task waits for the API server (its Job and ConfigMap): seconds on a busy node.
+TIMEOUT = 30
 
 
 def add_user(users_file: Path, name: str, password: str) -> None:
@@ -68,97 +54,106 @@ def users_secret(users_file: Path) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": USERS_SECRET, "namespace": NAMESPACE},
+        "metadata": {"name": USERS_SECRET},
         "data": {"users": content},
     }
 
 
-def api_pod(objects: list[Manifest]) -> Manifest:
-    """A pod of the chart's Deployment, as its ReplicaSet would create it.
-
-    The fake kubelet runs commands, not images, so the image's ENTRYPOINT becomes the command,
-    and it shares this machine's network, so the API listens on loopback instead of 0.0.0.0.
-    """
-    template = one(objects, "Deployment")["spec"]["template"]
-    spec: dict[str, Any] = json.loads(json.dumps(template["spec"]))
-    container = spec["containers"][0]
-    entrypoint = [
-        i["value"]
-        for i in DockerfileParser(path=str(REPO / "Dockerfile")).structure
-        if i["instruction"] == "ENTRYPOINT"
-    ][-1]
-    container["command"] = json.loads(entrypoint)
-    container["args"] = ["127.0.0.1" if arg == "0.0.0.0" else arg for arg in container["args"]]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "tesk-api",
-            "namespace": NAMESPACE,
-            "labels": template["metadata"]["labels"],
-        },
-        "spec": spec,
-    }
+@pytest.fixture(scope="module")
+def test_cluster() -> Cluster:
+    try:
+        return cluster_or_fail()
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
-@pytest.fixture
-def served(render: Callable[..., list[Manifest]], tmp_path: Path) -> Iterator[str]:
-    """The chart installed on a fake cluster with basic auth; the API's URL."""
-    if shutil.which("bwrap") is None:
-        pytest.skip("the fake kubelet runs pods in bubblewrap: apt-get install bubblewrap")
-    users = tmp_path / "users"
-    add_user(users, "alice", "alice-secret")
-    add_user(users, "bob", "bob-secret")
-    port = free_port()
-    objects = render([KIND_VALUES], **WALK_VALUES, containerPort=port)
-    with FakeCluster(namespace=NAMESPACE, rbac=True, in_cluster=True) as cluster:
-        for kind in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "PersistentVolumeClaim"):
-            for obj in find(objects, kind):
-                cluster.apply(obj)
-        cluster.apply(users_secret(users))
-        pod = cluster.apply(api_pod(objects))["metadata"]["name"]
-        url = f"http://127.0.0.1:{port}"
-
-        def previous_log(name: str) -> str:
-            uid = cluster.get("pods", name)["metadata"]["uid"]  # type: ignore[index]
-            log = cluster.logbook.previous(uid, "tesk")
-            return log.text().decode(errors="replace") if log else ""
-
-        def ready() -> bool:
-            status = (cluster.get("pods", pod) or {}).get("status", {})
-            if any(c.get("restartCount") for c in status.get("containerStatuses", [])):
-                pytest.fail(f"the API container exited:\n{previous_log(pod)}", pytrace=False)
-            try:
-                return requests.get(f"{url}/readyz", timeout=2).status_code == 200
-            except (requests.ConnectionError, requests.Timeout):
-                return False
-
-        try:
-            cluster.wait_for(ready, timeout=60, interval=0.2)
-        except TimeoutError:
-            pytest.fail(f"the API pod did not get ready:\n{cluster.logs(pod)}", pytrace=False)
-        yield url
-        assert cluster.errors == [], "\n".join(cluster.errors)
+@pytest.fixture(scope="module")
+def release(
+    helm: Path, test_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Release]:
+    """The chart installed with basic auth (alice and bob) in fresh namespaces, ready."""
+    users = tmp_path_factory.mktemp("auth") / "users"
+    for name, password in (ALICE, BOB):
+        add_user(users, name, password)
+    namespace = f"tesk-{uuid.uuid4().hex[:8]}"
+    installed = Release(
+        namespace=namespace,
+        task_namespace=f"{namespace}-tasks",
+        values_files=(KIND_VALUES,),
+        values=dict(WALK_VALUES),
+    )
+    try:
+        ensure_namespace(test_cluster, installed.namespace)
+        test_cluster.request("POST", f"/api/v1/namespaces/{namespace}/secrets", users_secret(users))
+        install(test_cluster, installed, helm)
+        yield installed
+    finally:
+        uninstall(test_cluster, installed, helm)
 
 
-def test_a_first_task_completes_with_basic_credentials(served: str) -> None:
-    tasks = f"{served}/ga4gh/tes/v1/tasks"
-    alice = ("alice", "alice-secret")
-    assert requests.get(f"{served}/ga4gh/tes/v1/service-info", timeout=10).status_code == 200
-    assert requests.post(tasks, json=TASK, timeout=10).status_code == 401
-    assert requests.post(tasks, json=TASK, auth=("alice", "wrong"), timeout=10).status_code == 401
+@pytest.fixture(scope="module")
+def tes_url(test_cluster: Cluster, release: Release) -> Iterator[str]:
+    """The API through `kubectl port-forward` of its Service on a free loopback port."""
+    with port_forward(test_cluster, release) as forward:
+        yield forward.url
 
-    created = requests.post(tasks, json=TASK, auth=alice, timeout=10)
+
+def test_health_endpoints_and_service_info(tes_url: str) -> None:
+    assert requests.get(f"{tes_url}/healthz", timeout=TIMEOUT).status_code == 200
+    assert requests.get(f"{tes_url}/readyz", timeout=TIMEOUT).status_code == 200
+    # service-info is open: no credentials needed.
+    info = tes.HTTPClient(tes_url).get_service_info()
+    assert info.type is not None
+    assert info.type["artifact"] == "tes"
+
+
+def test_a_first_task_completes_with_basic_credentials(
+    tes_url: str, test_cluster: Cluster, release: Release
+) -> None:
+    tasks = f"{tes_url}/ga4gh/tes/v1/tasks"
+    assert requests.post(tasks, json=TASK, timeout=TIMEOUT).status_code == 401
+    wrong = requests.post(tasks, json=TASK, auth=("alice", "wrong"), timeout=TIMEOUT)
+    assert wrong.status_code == 401
+
+    created = requests.post(tasks, json=TASK, auth=ALICE, timeout=TIMEOUT)
     assert created.status_code == 200, created.text
     task_id = created.json()["id"]
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while True:
-        task = requests.get(f"{tasks}/{task_id}?view=FULL", auth=alice, timeout=10).json()
+        task = requests.get(f"{tasks}/{task_id}?view=FULL", auth=ALICE, timeout=TIMEOUT).json()
         if task["state"] in FINISHED or time.monotonic() > deadline:
             break
-        time.sleep(0.2)
+        time.sleep(0.5)
     assert task["state"] == "COMPLETE", task
     assert task["logs"][-1]["logs"][0]["stdout"] == "hello TES\n"
     # Another user does not see alice's task.
-    other = requests.get(f"{tasks}/{task_id}", auth=("bob", "bob-secret"), timeout=10)
+    other = requests.get(f"{tasks}/{task_id}", auth=BOB, timeout=TIMEOUT)
     assert other.status_code == 404
+
+    # The task ran in the task namespace, which enforces Pod Security `restricted`.
+    jobs = test_cluster.request(
+        "GET",
+        f"/apis/batch/v1/namespaces/{release.task_namespace}/jobs"
+        f"?labelSelector={names.LABEL_TASK}%3D{task_id}",
+    )
+    assert isinstance(jobs, dict)
+    assert len(jobs["items"]) == 1
+    namespace = test_cluster.request("GET", f"/api/v1/namespaces/{release.task_namespace}")
+    assert isinstance(namespace, dict)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_a_task_runs_to_completion_with_py_tes(tes_url: str) -> None:
+    client = tes.HTTPClient(tes_url, user=ALICE[0], password=ALICE[1], timeout=TIMEOUT)
+    task_id = client.create_task(
+        tes.Task(
+            name="chart smoke test",
+            executors=[tes.Executor(image="busybox:1.36", command=["echo", "hello from TESK"])],
+        )
+    )
+    client.wait(task_id, timeout=180)
+    task = client.get_task(task_id, view="FULL")
+    assert task.state == "COMPLETE", task.logs
+    assert task.logs is not None
+    assert task.logs[-1].logs is not None
+    assert "hello from TESK" in (task.logs[-1].logs[0].stdout or "")

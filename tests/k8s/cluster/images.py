@@ -72,7 +72,7 @@ def _docker_archive(rootfs: Path, tag: str, config: dict[str, object], out: Path
     config_bytes = json.dumps(image_config).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": ["layer.tar"]}]
-    tmp = out.with_suffix(".partial")
+    tmp = out.with_suffix(f".{os.getpid()}.partial")
     with tarfile.open(tmp, mode="w") as archive:
         for name, data in (
             ("layer.tar", layer_bytes),
@@ -200,7 +200,7 @@ def _tesk_archive(layout: Layout) -> Path:
         raise RuntimeError(f"podman build failed:\n{result.stdout}\n{result.stderr}")
     for old in layout.images.glob("tesk-*.tar"):
         old.unlink()
-    tmp = out.with_suffix(".partial")
+    tmp = out.with_suffix(f".{os.getpid()}.partial")
     _podman("save", "--format", "docker-archive", "-o", str(tmp), TESK_IMAGE)
     os.replace(tmp, out)
     return out
