@@ -189,6 +189,20 @@ def test_the_roles_grant_exactly_what_tasks_use(
         ):
             record = env.wait_state(task_id, timeout=180)
             assert record.state == state, record.log.system_logs if record.log else None
+        # And one whose taskmaster pod the API server refuses: the API reads the Job's events.
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": "no-more-pods"},
+                "spec": {"hard": {"pods": "0"}},
+            }
+        )
+        refused = env.submit(task(["true"]))
+        record = env.wait_state(refused, timeout=PENDING_TIMEOUT_S - 10)
+        assert record.state == State.SYSTEM_ERROR
+        assert record.log is not None
+        assert "exceeded quota" in " ".join(record.log.system_logs or [])
 
         # Taskmasters write their last requests (the volume's deletion) after the final report.
         def taskmasters_finished() -> bool:

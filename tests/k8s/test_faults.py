@@ -156,6 +156,29 @@ def test_a_quota_that_refuses_the_volume_fails_the_task_at_once(cluster: TestClu
         assert time.monotonic() - started < 60  # not at the pending timeout
 
 
+def test_a_taskmaster_pod_the_api_server_refuses_fails_the_task_at_once(
+    cluster: TestCluster,
+) -> None:
+    # Beyond the namespace's LimitRange: the Job controller cannot create the pod.
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": {"name": "small-pods"},
+            "spec": {"limits": [{"type": "Container", "max": {"memory": "128Mi"}}]},
+        }
+    )
+    with deployment(cluster, pending_timeout_s=600) as env:
+        started = time.monotonic()
+        task_id = env.submit(task(["true"]))
+        record = env.wait_state(task_id, timeout=90)
+    assert record.state == State.SYSTEM_ERROR
+    logs = system_logs(env, task_id)
+    assert "the taskmaster pod was refused by the API server" in logs
+    assert "maximum memory usage per Container is 128Mi" in logs
+    assert time.monotonic() - started < 60  # not at the pending timeout
+
+
 def test_no_default_storage_class_is_a_clear_system_error(cluster: TestCluster) -> None:
     path = f"/apis/storage.k8s.io/v1/storageclasses/{STORAGE_CLASS}"
     patch = {"metadata": {"annotations": {DEFAULT_CLASS: "false"}}}

@@ -30,7 +30,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes import names, snapshot
-from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.client import CALL_TIMEOUT_S, Kube, describe, status_of
 from tesk.backends.kubernetes.informer import PAGE_SIZE, Informer
 from tesk.backends.kubernetes.jobs import JobLauncher
 from tesk.backends.kubernetes.status import (
@@ -51,6 +51,10 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 UNFINISHED = frozenset({State.QUEUED, State.INITIALIZING, State.RUNNING, State.CANCELING})
+# A taskmaster pod not running this long after its Job was made may have been refused: the
+# Job's events are read (then every REFUSAL_CHECK_EVERY_S) until it runs or the timeout ends it.
+REFUSAL_CHECK_AFTER_S = 5.0
+REFUSAL_CHECK_EVERY_S = 10.0
 RESUBMIT_AFTER_S = 120.0  # a QUEUED task without a Job is submitted again after this long
 
 
@@ -91,6 +95,7 @@ class Reconciler:
         )
         self._loop: threading.Thread | None = None
         self._released: set[str] = set()  # Jobs deleted again in the background
+        self._refusal_checked: dict[str, float] = {}  # task id -> when its events were read
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -198,6 +203,8 @@ class Reconciler:
             if outcome.phase is not JobPhase.ACTIVE or outcome.deleting or outcome.ready:
                 continue
             waited = (now - created).total_seconds()
+            if waited >= REFUSAL_CHECK_AFTER_S and self._refused(task_id):
+                continue
             if waited < self._config.pending_timeout_s:
                 continue
             reason = (
@@ -212,6 +219,40 @@ class Reconciler:
             ):
                 logger.warning("task %s: %s", task_id, reason)
                 self.delete_job(task_id)
+
+    def _refused(self, task_id: str) -> bool:
+        """End a task at once whose taskmaster pod the API server refused (Pod Security, a
+        quota, a LimitRange): the Job controller says so in a FailedCreate event, and waiting
+        for the pending timeout would only hide the API server's message. True: it was ended."""
+        last = self._refusal_checked.get(task_id, 0.0)
+        if time.monotonic() - last < REFUSAL_CHECK_EVERY_S:
+            return False
+        self._refusal_checked[task_id] = time.monotonic()
+        job = names.TaskNames(task_id).job
+        try:
+            found = self._kube.to_dict(
+                self._kube.core.list_namespaced_event(
+                    self._ns,
+                    field_selector=(
+                        f"involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate"
+                    ),
+                    _request_timeout=CALL_TIMEOUT_S,
+                )
+            )
+        except Exception as exc:  # the pending timeout still ends a task that never starts
+            logger.warning("task %s: reading its Job's events failed: %s", task_id, exc)
+            return False
+        messages = [str(e.get("message") or "") for e in found.get("items") or []]
+        if not messages:
+            return False
+        reason = f"the taskmaster pod was refused by the API server: {messages[-1]}"
+        if self._store.update(
+            task_id, Progress(State.SYSTEM_ERROR, system_logs=(reason,)), expected={State.QUEUED}
+        ):
+            logger.warning("task %s: %s", task_id, reason)
+            self.delete_job(task_id)
+        self._refusal_checked.pop(task_id, None)
+        return True
 
     def check_stuck_deletions(self, jobs: list[Obj]) -> None:
         """Let go of Jobs whose foreground deletion waits on pods that cannot end.
