@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import urllib3
 from kubernetes import client, config, watch
@@ -72,9 +72,23 @@ def _from_kubeconfig(path: str | None, configuration: Any) -> None:
         ) from None
 
 
+Kind = Literal["pods", "jobs", "configmaps", "persistentvolumeclaims", "events"]
+# kind -> (API group attribute, the client's method name for that kind)
+_METHODS: dict[str, tuple[str, str]] = {
+    "pods": ("core", "namespaced_pod"),
+    "jobs": ("batch", "namespaced_job"),
+    "configmaps": ("core", "namespaced_config_map"),
+    "persistentvolumeclaims": ("core", "namespaced_persistent_volume_claim"),
+    "events": ("core", "namespaced_event"),
+}
+
+
 @dataclass
 class Kube:
-    """The API groups TESK uses, over one ApiClient."""
+    """The calls TESK makes, over one ApiClient, with what every caller needs handled once:
+    a timeout on each call, idempotent calls made again while the connection or the server
+    fails transiently, 409 on create meaning "already there", 404 on delete meaning "gone".
+    Other answers of the API server raise ApiException (`describe` words them)."""
 
     api: client.ApiClient
 
@@ -82,6 +96,90 @@ class Kube:
         self._api: Any = self.api
         self.core: Any = _client.CoreV1Api(self.api)
         self.batch: Any = _client.BatchV1Api(self.api)
+
+    def _method(self, verb: str, kind: Kind) -> Any:
+        group, suffix = _METHODS[kind]
+        return getattr(getattr(self, group), f"{verb}_{suffix}")
+
+    def create(self, kind: Kind, namespace: str, body: Obj) -> Obj | None:
+        """The created object, or None when one of that name exists already. A create is made
+        again after a connection failure too: if the first had worked, the second answers 409."""
+        call = self._method("create", kind)
+        try:
+            created = retrying(
+                lambda: call(namespace, body, _request_timeout=CALL_TIMEOUT_S),
+                f"creating {kind} {body['metadata']['name']}",
+            )
+        except ApiException as exc:
+            if status_of(exc) == 409:
+                return None
+            raise
+        return self.to_dict(created)
+
+    def replace(self, kind: Kind, namespace: str, body: Obj) -> Obj:
+        name = str(body["metadata"]["name"])
+        call = self._method("replace", kind)
+        return self.to_dict(
+            retrying(
+                lambda: call(name, namespace, body, _request_timeout=CALL_TIMEOUT_S),
+                f"replacing {kind} {name}",
+            )
+        )
+
+    def delete(
+        self, kind: Kind, namespace: str, name: str, *, propagation: str | None = None
+    ) -> bool:
+        """False: it was not there."""
+        call = self._method("delete", kind)
+        extra: dict[str, Any] = {"_request_timeout": CALL_TIMEOUT_S}
+        if propagation:
+            extra["propagation_policy"] = propagation
+        try:
+            retrying(lambda: call(name, namespace, **extra), f"deleting {kind} {name}")
+        except ApiException as exc:
+            if status_of(exc) == 404:
+                return False
+            raise
+        return True
+
+    def list(self, kind: Kind, namespace: str, *, attempts: int = 8, **query: Any) -> Obj:
+        """One page of `kind` (label_selector, field_selector, limit, _continue as the API)."""
+        call = self._method("list", kind)
+        return self.to_dict(
+            retrying(
+                lambda: call(namespace, _request_timeout=CALL_TIMEOUT_S, **query),
+                f"listing {kind}",
+                attempts=attempts,
+            )
+        )
+
+    def read(self, kind: Kind, namespace: str, name: str) -> Obj | None:
+        """The object, or None when it is not there."""
+        call = self._method("read", kind)
+        try:
+            found = retrying(
+                lambda: call(name, namespace, _request_timeout=CALL_TIMEOUT_S),
+                f"reading {kind} {name}",
+            )
+        except ApiException as exc:
+            if status_of(exc) == 404:
+                return None
+            raise
+        return self.to_dict(found)
+
+    def pod_log(self, namespace: str, name: str, container: str) -> str:
+        def read() -> bytes:
+            response = self.core.read_namespaced_pod_log(
+                name,
+                namespace,
+                container=container,
+                _preload_content=False,
+                _request_timeout=CALL_TIMEOUT_S,
+            )
+            data: bytes = response.data
+            return data
+
+        return retrying(read, f"reading the log of pod {name}").decode(errors="replace")
 
     def to_dict(self, obj: Any) -> Obj:
         """API JSON (camelCase) of a deserialised object."""
@@ -106,6 +204,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+# Everything a call may raise: the API server's answers and the connection's failures.
+CALL_ERRORS: tuple[type[BaseException], ...] = (ApiException, *TRANSIENT_ERRORS)
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 CALL_TIMEOUT_S = (10, 60)  # connect, read: no call may hang for ever
 
@@ -130,13 +230,16 @@ def retrying(
         except Exception as exc:
             if attempt == attempts or not is_transient(exc):
                 raise
-            logger.warning("%s failed (%s); trying again in %.1f s", what, _brief(exc), pause)
+            logger.warning(
+                "%s failed (%s); trying again in %.1f s", what, describe_error(exc), pause
+            )
             time.sleep(pause)
             pause = min(pause * 2, 15.0)
     raise AssertionError("unreachable")
 
 
-def _brief(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """The API server's message of a failed call, or what failed on the way to it."""
     if isinstance(exc, ApiException):
         return describe(exc)
     return f"{type(exc).__name__}: {exc}"

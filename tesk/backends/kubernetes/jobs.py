@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from tesk.backends.base import BackendError
 from tesk.backends.kubernetes import manifests, names, taskdoc
-from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.client import CALL_ERRORS, Kube, describe_error
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.config import CustomConfig
 from tesk.store.base import TaskRecord
@@ -35,19 +33,13 @@ class JobLauncher:
         """
         ns = self._k8s.namespace
         tn = names.TaskNames(record.id)
+        manifest = manifests.taskmaster_job(self._k8s, record.id, self._config.logging.format)
         try:
-            created = self.kube.to_dict(
-                self.kube.batch.create_namespaced_job(
-                    ns,
-                    manifests.taskmaster_job(self._k8s, record.id, self._config.logging.format),
-                )
-            )
-        except ApiException as exc:
-            if status_of(exc) != 409:
-                raise BackendError(
-                    f"the taskmaster Job could not be created: {describe(exc)}"
-                ) from None
-            created = self._existing_job(record.id)
+            created = self.kube.create("jobs", ns, manifest) or self._existing_job(record.id)
+        except CALL_ERRORS as exc:
+            raise BackendError(
+                f"the taskmaster Job could not be created: {describe_error(exc)}"
+            ) from None
         job = JobRef(tn.job, str(created["metadata"]["uid"]))
         try:
             files = taskdoc.files_for(
@@ -58,16 +50,13 @@ class JobLauncher:
                 self._config.limits.log_tail_bytes,
                 self._config.logging.format,
             )
-            self.kube.core.create_namespaced_config_map(
-                ns, manifests.task_configmap(self._k8s, record.id, job, files)
-            )
-        except ApiException as exc:
-            if status_of(exc) == 409:
+            configmap = manifests.task_configmap(self._k8s, record.id, job, files)
+            if self.kube.create("configmaps", ns, configmap) is None:
                 logger.info("task %s: its Job and task ConfigMap exist already", record.id)
-                return
+        except CALL_ERRORS as exc:
             self._delete_job_quietly(record.id)
             raise BackendError(
-                f"the task ConfigMap could not be created: {describe(exc)}"
+                f"the task ConfigMap could not be created: {describe_error(exc)}"
             ) from None
         except taskdoc.TaskDocumentError as exc:
             self._delete_job_quietly(record.id)
@@ -78,14 +67,12 @@ class JobLauncher:
         lists Jobs, it does not get them)."""
         name = names.TaskNames(task_id).job
         try:
-            found = self.kube.to_dict(
-                self.kube.batch.list_namespaced_job(
-                    self._k8s.namespace, field_selector=f"metadata.name={name}"
-                )
+            found = self.kube.list(
+                "jobs", self._k8s.namespace, field_selector=f"metadata.name={name}"
             )
-        except ApiException as exc:
+        except CALL_ERRORS as exc:
             raise BackendError(
-                f"the task's existing Job could not be read: {describe(exc)}"
+                f"the task's existing Job could not be read: {describe_error(exc)}"
             ) from None
         items: list[dict[str, Any]] = found.get("items") or []
         if not items:
@@ -95,18 +82,13 @@ class JobLauncher:
     def delete(self, task_id: str, propagation: str = "Foreground") -> bool:
         """Delete the task's Job; in the foreground, everything it owns goes first. False: it was
         not there."""
-        try:
-            self.kube.batch.delete_namespaced_job(
-                names.TaskNames(task_id).job, self._k8s.namespace, propagation_policy=propagation
-            )
-            return True
-        except ApiException as exc:
-            if status_of(exc) == 404:
-                return False
-            raise
+        name = names.TaskNames(task_id).job
+        return self.kube.delete("jobs", self._k8s.namespace, name, propagation=propagation)
 
     def _delete_job_quietly(self, task_id: str) -> None:
         try:
             self.delete(task_id)
-        except ApiException as exc:
-            logger.warning("task %s: its Job could not be deleted: %s", task_id, describe(exc))
+        except CALL_ERRORS as exc:
+            logger.warning(
+                "task %s: its Job could not be deleted: %s", task_id, describe_error(exc)
+            )

@@ -19,13 +19,11 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes.client import (
-    CALL_TIMEOUT_S,
     TRANSIENT_ERRORS,
     Kube,
     describe,
     is_transient,
     new_watch,
-    retrying,
     status_of,
 )
 from tesk.backends.kubernetes.status import Phase, PodOutcome, pod_outcome
@@ -77,19 +75,12 @@ class PodRunner:
             self._current = name
         try:
             try:
-                created = self._kube.to_dict(
-                    retrying(
-                        lambda: self._kube.core.create_namespaced_pod(
-                            self._namespace, manifest, _request_timeout=CALL_TIMEOUT_S
-                        ),
-                        f"creating pod {name}",
-                    )
-                )
+                created = self._kube.create("pods", self._namespace, manifest)
             except ApiException as exc:
-                if status_of(exc) != 409:
-                    raise PodStartError(
-                        f"pod {name} could not be created: {describe(exc)}"
-                    ) from None
+                raise PodStartError(f"pod {name} could not be created: {describe(exc)}") from None
+            except TRANSIENT_ERRORS as exc:
+                raise PodStartError(f"pod {name} could not be created: {exc}") from None
+            if created is None:
                 # Already there: created by an earlier taskmaster of this task (this one replaces
                 # a disrupted one), or by a create whose answer was lost. Follow it.
                 logger.info("pod %s exists already: following it", name)
@@ -109,15 +100,9 @@ class PodRunner:
 
     def delete(self, name: str) -> None:
         try:
-            retrying(
-                lambda: self._kube.core.delete_namespaced_pod(
-                    name, self._namespace, _request_timeout=CALL_TIMEOUT_S
-                ),
-                f"deleting pod {name}",
-            )
+            self._kube.delete("pods", self._namespace, name)
         except ApiException as exc:
-            if status_of(exc) != 404:
-                logger.warning("deleting pod %s failed: %s", name, describe(exc))
+            logger.warning("deleting pod %s failed: %s", name, describe(exc))
         except TRANSIENT_ERRORS as exc:
             logger.warning("deleting pod %s failed: %s", name, exc)
 
@@ -128,31 +113,15 @@ class PodRunner:
     def delete_all(self, label_selector: str) -> None:
         """Delete every pod the selector matches (finished pods go at once)."""
         try:
-            found = retrying(
-                lambda: self._kube.core.list_namespaced_pod(
-                    self._namespace, label_selector=label_selector, _request_timeout=CALL_TIMEOUT_S
-                ),
-                "listing the task's pods",
-            )
+            found = self._kube.list("pods", self._namespace, label_selector=label_selector)
         except Exception as exc:  # best effort: the claim then waits for the Job's TTL
             logger.warning("listing pods (%s) failed: %s", label_selector, exc)
             return
-        for pod in found.items:
-            self.delete(pod.metadata.name)
+        for pod in found.get("items") or []:
+            self.delete(pod["metadata"]["name"])
 
     def log(self, name: str, container: str) -> str:
-        def read() -> bytes:
-            response = self._kube.core.read_namespaced_pod_log(
-                name,
-                self._namespace,
-                container=container,
-                _preload_content=False,
-                _request_timeout=CALL_TIMEOUT_S,
-            )
-            data: bytes = response.data
-            return data
-
-        return retrying(read, f"reading the log of pod {name}").decode(errors="replace")
+        return self._kube.pod_log(self._namespace, name, container)
 
     def _follow(self, name: str, container: str, created: Obj) -> PodRun:
         """List the pod (for a resourceVersion to watch from), then watch it until it ends.
@@ -238,16 +207,8 @@ class PodRunner:
         return latest
 
     def _list(self, name: str) -> tuple[Obj | None, str]:
-        found = self._kube.to_dict(
-            retrying(
-                lambda: self._kube.core.list_namespaced_pod(
-                    self._namespace,
-                    field_selector=f"metadata.name={name}",
-                    _request_timeout=CALL_TIMEOUT_S,
-                ),
-                f"listing pod {name}",
-                attempts=30,
-            )
+        found = self._kube.list(
+            "pods", self._namespace, field_selector=f"metadata.name={name}", attempts=30
         )
         version = str((found.get("metadata") or {}).get("resourceVersion") or "")
         items = found.get("items") or []

@@ -30,7 +30,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes import names, snapshot
-from tesk.backends.kubernetes.client import CALL_TIMEOUT_S, Kube, describe, status_of
+from tesk.backends.kubernetes.client import Kube, describe
 from tesk.backends.kubernetes.informer import PAGE_SIZE, Informer
 from tesk.backends.kubernetes.jobs import JobLauncher
 from tesk.backends.kubernetes.status import (
@@ -230,14 +230,10 @@ class Reconciler:
         self._refusal_checked[task_id] = time.monotonic()
         job = names.TaskNames(task_id).job
         try:
-            found = self._kube.to_dict(
-                self._kube.core.list_namespaced_event(
-                    self._ns,
-                    field_selector=(
-                        f"involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate"
-                    ),
-                    _request_timeout=CALL_TIMEOUT_S,
-                )
+            found = self._kube.list(
+                "events",
+                self._ns,
+                field_selector=f"involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate",
             )
         except Exception as exc:  # the pending timeout still ends a task that never starts
             logger.warning("task %s: reading its Job's events failed: %s", task_id, exc)
@@ -318,7 +314,7 @@ class Reconciler:
             kwargs: dict[str, Any] = {"label_selector": selector, "limit": PAGE_SIZE}
             if token:
                 kwargs["_continue"] = token
-            page = self._kube.to_dict(self._kube.batch.list_namespaced_job(self._ns, **kwargs))
+            page = self._kube.list("jobs", self._ns, **kwargs)
             found += page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
             if not token:
@@ -331,16 +327,14 @@ class Reconciler:
 
     def _apply_stored_snapshot(self, task_id: str) -> None:
         try:
-            configmap = self._kube.to_dict(
-                self._kube.core.read_namespaced_config_map(
-                    names.TaskNames(task_id).status_configmap, self._ns
-                )
+            configmap = self._kube.read(
+                "configmaps", self._ns, names.TaskNames(task_id).status_configmap
             )
         except ApiException as exc:
-            if status_of(exc) == 404:
-                return
             logger.warning("task %s: reading its status failed: %s", task_id, describe(exc))
             raise
+        if configmap is None:
+            return
         text = (configmap.get("data") or {}).get(names.PROGRESS_KEY)
         if text is not None:
             self._apply_snapshot(task_id, text)

@@ -12,12 +12,9 @@ from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes import manifests, snapshot
 from tesk.backends.kubernetes.client import (
-    CALL_TIMEOUT_S,
     TRANSIENT_ERRORS,
     Kube,
     describe,
-    retrying,
-    status_of,
 )
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.config import KubernetesConfig
@@ -44,7 +41,7 @@ class ConfigMapReporter:
             self._config, self._task_id, self._job, snapshot.encode(progress)
         )
         try:
-            retrying(lambda: self._write(body), "writing the status ConfigMap")
+            self._write(body)
         except TRANSIENT_ERRORS as exc:
             raise ReportError(f"status ConfigMap not written: {exc}") from None
         except ApiException as exc:
@@ -56,18 +53,9 @@ class ConfigMapReporter:
 
     def _write(self, body: dict[str, object]) -> None:
         namespace = self._config.namespace
-        name = str(body["metadata"]["name"])  # type: ignore[index]
         if not self._created:
-            try:
-                self._kube.core.create_namespaced_config_map(
-                    namespace, body, _request_timeout=CALL_TIMEOUT_S
-                )
-                self._created = True
+            created = self._kube.create("configmaps", namespace, body)
+            self._created = True  # by this call, or already there (409)
+            if created is not None:
                 return
-            except ApiException as exc:
-                if status_of(exc) != 409:
-                    raise
-            self._created = True
-        self._kube.core.replace_namespaced_config_map(
-            name, namespace, body, _request_timeout=CALL_TIMEOUT_S
-        )
+        self._kube.replace("configmaps", namespace, body)

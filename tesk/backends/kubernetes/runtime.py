@@ -14,7 +14,13 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes import manifests, names
-from tesk.backends.kubernetes.client import Kube, describe, status_of
+from tesk.backends.kubernetes.client import (
+    CALL_ERRORS,
+    TRANSIENT_ERRORS,
+    Kube,
+    describe,
+    describe_error,
+)
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.backends.kubernetes.parameters import Placement
 from tesk.backends.kubernetes.pods import PodRun, PodRunner, PodStartError
@@ -65,13 +71,12 @@ class KubernetesRuntime:
         self._task_id = task.id or ""
         claim = manifests.volume_claim(self._config, task, self._job)
         try:
-            self._kube.core.create_namespaced_persistent_volume_claim(self._config.namespace, claim)
+            # None (already there): the claim of an earlier taskmaster of this task, taken over.
+            self._kube.create("persistentvolumeclaims", self._config.namespace, claim)
         except ApiException as exc:
-            # 409: the claim of an earlier taskmaster of this task, which this one takes over.
-            if status_of(exc) != 409:
-                raise RuntimeFailure(
-                    f"the task volume could not be created: {describe(exc)}"
-                ) from None
+            raise RuntimeFailure(f"the task volume could not be created: {describe(exc)}") from None
+        except TRANSIENT_ERRORS as exc:
+            raise RuntimeFailure(f"the task volume could not be created: {exc}") from None
         self._volume = claim["metadata"]["name"]
 
     def stage_inputs(self, task: Task) -> InputsStaged:
@@ -190,14 +195,11 @@ class KubernetesRuntime:
         # the task's pods go first, so the claim (and its quota) is freed now, not at the TTL.
         self._pods.delete_all(self._task_selector())
         try:
-            self._kube.core.delete_namespaced_persistent_volume_claim(
-                self._volume, self._config.namespace
-            )
-        except ApiException as exc:
-            if status_of(exc) != 404:
-                raise RuntimeFailure(
-                    f"the task volume {self._volume} could not be deleted: {describe(exc)}"
-                ) from None
+            self._kube.delete("persistentvolumeclaims", self._config.namespace, self._volume)
+        except CALL_ERRORS as exc:
+            raise RuntimeFailure(
+                f"the task volume {self._volume} could not be deleted: {describe_error(exc)}"
+            ) from None
         self._volume = None
 
 
