@@ -116,8 +116,8 @@ class Cluster:
         # A cluster started from another checkout (or left by a stopped machine) holds the same
         # ports, sockets and namespace: its programs go too.
         strays = processes.pids_matching(str(self.layout.cache) + "/")
-        for module in ("tests.k8s.cluster.relay", "tests.k8s.cluster.provisioner"):
-            strays += processes.pids_matching(f"-m {module} ")
+        for name in ("relay", "provisioner", "standby"):
+            strays += processes.pids_matching(f"-m tests.k8s.cluster.{name} ")
         processes.kill_and_wait(sorted(set(strays)), timeout=10)
         self._kill_pods()
         self._unmount()

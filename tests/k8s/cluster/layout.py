@@ -20,6 +20,10 @@ REPO = MODULE_DIR.parents[2]
 
 NETNS = "tesk-k8s"
 NODE_NAME = "tesk-node"
+NODE_ZONE = "tesk-a"
+# A node that runs nothing, in another zone (tests/k8s/cluster/standby.py).
+STANDBY_NODE = "tesk-standby"
+STANDBY_ZONE = "tesk-b"
 # The node's address, on a bridge of its own inside the namespace; pods get POD_CIDR.
 NODE_IP = "10.250.0.1"
 NODE_PREFIX = 24
