@@ -7,15 +7,15 @@ root is; its directory and volume are deleted when the claim is released.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from . import agent
 
 PROVISIONER = "tesk.test/hostpath"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -127,22 +127,12 @@ class Provisioner:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--root", required=True, type=Path)
-    parser.add_argument("--node", required=True)
-    parser.add_argument("--interval", type=float, default=0.5)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    provisioner = Provisioner(
-        config.new_client_from_config(config_file=args.kubeconfig), args.root, args.node
-    )
-    while True:
-        try:
-            provisioner.step()
-        except Exception as error:  # the API server may be restarting: try again
-            log.warning("provisioner step failed: %s", error)
-        time.sleep(args.interval)
+    arguments = agent.parser(__doc__.splitlines()[0], interval=0.5)
+    arguments.add_argument("--root", required=True, type=Path)
+    arguments.add_argument("--node", required=True)
+    args = arguments.parse_args()
+    provisioner = Provisioner(agent.api_client(args.kubeconfig), args.root, args.node)
+    agent.run_every(args.interval, provisioner.step, log)
 
 
 if __name__ == "__main__":

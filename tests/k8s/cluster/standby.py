@@ -11,14 +11,14 @@ still answering, the real node's loss is treated as in any cluster of several no
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from . import agent
 
 log = logging.getLogger("standby")
 LEASE_NAMESPACE = "kube-node-lease"
@@ -56,6 +56,10 @@ class Standby:
             if error.status != 409:
                 raise
 
+    def step(self) -> None:
+        self.ensure_node()
+        self.heartbeat()
+
     def heartbeat(self) -> None:
         now = _now()
         status = {
@@ -92,23 +96,12 @@ class Standby:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--zone", required=True)
-    parser.add_argument("--interval", type=float, default=4.0)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    standby = Standby(
-        config.new_client_from_config(config_file=args.kubeconfig), args.name, args.zone
-    )
-    while True:
-        try:
-            standby.ensure_node()
-            standby.heartbeat()
-        except Exception as error:  # the API server may be restarting: try again
-            log.warning("standby heartbeat failed: %s", error)
-        time.sleep(args.interval)
+    arguments = agent.parser(__doc__.splitlines()[0], interval=4.0)
+    arguments.add_argument("--name", required=True)
+    arguments.add_argument("--zone", required=True)
+    args = arguments.parse_args()
+    standby = Standby(agent.api_client(args.kubeconfig), args.name, args.zone)
+    agent.run_every(args.interval, standby.step, log)
 
 
 if __name__ == "__main__":
