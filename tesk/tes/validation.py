@@ -6,6 +6,7 @@ what to fix from one response. Nothing here touches storage, the backend or the 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from enum import Enum
 from pydantic import ValidationError
 
 from tesk.tes.errors import InvalidRequest
-from tesk.tes.models import FileType, Input, Output, Task, View
+from tesk.tes.models import FileType, Input, Output, Resources, Task, View
 from tesk.tes.states import State
 
 GLOB_CHARS = frozenset("*?[")
@@ -99,6 +100,19 @@ def check_task(task: Task, limits: TaskLimits) -> None:
         check_output(output, f"outputs[{index}]")
     for index, volume in enumerate(task.volumes or []):
         check_path(volume, f"volumes[{index}]", Mount.DIRECTORY)
+    if task.resources is not None:
+        check_resources(task.resources)
+
+
+def check_resources(resources: Resources) -> None:
+    """Amounts no backend can give: fewer than one core, no or negative memory or disk."""
+    cores = resources.cpu_cores
+    if cores is not None and cores < 1:
+        raise InvalidRequest(f"resources.cpu_cores: must be at least 1, not {cores}")
+    for name in ("ram_gb", "disk_gb"):
+        value = getattr(resources, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InvalidRequest(f"resources.{name}: must be a finite number above 0, not {value}")
 
 
 def check_label(text: str, where: str, max_bytes: int) -> None:

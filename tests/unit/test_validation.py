@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tesk.tes.errors import InvalidRequest
-from tesk.tes.models import Input, Output, View
+from tesk.tes.models import Input, Output, Task, View
 from tesk.tes.states import State
 from tesk.tes.validation import (
     Mount,
@@ -169,3 +169,38 @@ def test_tag_filter_zips_by_index() -> None:
     assert tag_filter(["a", "b", "c"], ["1", ""]) == [("a", "1"), ("b", None), ("c", None)]
     with pytest.raises(InvalidRequest, match="2 values given for 1 tag_key"):
         tag_filter(["a"], ["1", "2"])
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"cpu_cores": 0}, r"resources\.cpu_cores: must be at least 1, not 0"),
+        ({"cpu_cores": -2}, r"resources\.cpu_cores: must be at least 1, not -2"),
+        ({"ram_gb": -4}, r"resources\.ram_gb: must be a finite number above 0, not -4"),
+        ({"ram_gb": 0}, r"resources\.ram_gb: must be a finite number above 0"),
+        ({"disk_gb": -1}, r"resources\.disk_gb: must be a finite number above 0"),
+        (
+            {"disk_gb": float("inf")},
+            r"resources\.disk_gb: must be a finite number above 0, not inf",
+        ),
+        ({"ram_gb": float("nan")}, r"resources\.ram_gb: must be a finite number above 0, not nan"),
+    ],
+)
+def test_resources_no_backend_can_give_are_refused(
+    resources: dict[str, float], message: str
+) -> None:
+    task = Task.model_validate(
+        {"executors": [{"image": "busybox", "command": ["true"]}], "resources": resources}
+    )
+    with pytest.raises(InvalidRequest, match=message):
+        check_task(task, LIMITS)
+
+
+def test_sensible_resources_are_taken() -> None:
+    task = Task.model_validate(
+        {
+            "executors": [{"image": "busybox", "command": ["true"]}],
+            "resources": {"cpu_cores": 1, "ram_gb": 0.05, "disk_gb": 0.25},
+        }
+    )
+    check_task(task, LIMITS)
