@@ -22,6 +22,7 @@ from tesk.store.base import TaskRecord
 from tesk.taskmaster.runtime import ExecutorResult
 from tesk.tes.models import Executor, Task
 from tesk.tes.states import State
+from tests.contract.runtime_steps import run_task
 from tests.k8s.backend_env import k8s_config
 from tests.k8s.realcluster import EXECUTOR_IMAGE, TestCluster, cluster_or_fail, new_namespace
 
@@ -55,15 +56,7 @@ class KubernetesSandbox:
             file_roots=[],
             log_tail_bytes=self.tail_bytes,
         )
-        runtime.prepare(task)
-        runtime.stage_inputs(task)
-        try:
-            return [
-                runtime.run_executor(task, i, e, task.resources)
-                for i, e in enumerate(task.executors)
-            ]
-        finally:
-            runtime.cleanup()
+        return run_task(runtime, task)
 
     def run_one(self, script: str, **fields: object) -> ExecutorResult:
         return self.run(self.task(self.executor(script, **fields)))[0]

@@ -33,6 +33,7 @@ from tesk.config import LocalConfig
 from tesk.taskmaster.runtime import ExecutorResult, RuntimeFailure
 from tesk.tes.models import Executor, Input, Resources, Task
 from tests.contract.kubernetes_sandbox import KubernetesSandbox, kubernetes_sandbox
+from tests.contract.runtime_steps import run_task
 from tests.fakes.fake_stager import FakeStager
 
 PODMAN_IMAGE = os.environ.get("TESK_TEST_PODMAN_IMAGE")
@@ -130,15 +131,7 @@ class Sandbox:
 
     def run(self, task: Task) -> list[ExecutorResult]:
         runtime = self.runtime(task)
-        runtime.prepare(task)
-        runtime.stage_inputs(task)
-        try:
-            return [
-                runtime.run_executor(task, i, e, task.resources)
-                for i, e in enumerate(task.executors)
-            ]
-        finally:
-            runtime.cleanup()
+        return run_task(runtime, task)
 
     def run_one(self, script: str, **fields: object) -> ExecutorResult:
         return self.run(self.task(self.executor(script, **fields)))[0]

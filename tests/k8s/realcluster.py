@@ -7,6 +7,7 @@ down fails and says so.
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 import uuid
@@ -157,8 +158,6 @@ class TestCluster:
 
     def audit(self, user: str) -> list[Obj]:
         """Every request this user made, from the API server's audit log."""
-        import json
-
         found = []
         with audit_log(self.cluster.layout).open() as log:
             for line in log:

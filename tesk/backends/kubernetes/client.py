@@ -105,16 +105,14 @@ class Kube:
         """The created object, or None when one of that name exists already. A create is made
         again after a connection failure too: if the first had worked, the second answers 409."""
         call = self._method("create", kind)
-        try:
-            created = retrying(
+        created = _none_if(
+            409,
+            lambda: retrying(
                 lambda: call(namespace, body, _request_timeout=CALL_TIMEOUT_S),
                 f"creating {kind} {body['metadata']['name']}",
-            )
-        except ApiException as exc:
-            if status_of(exc) == 409:
-                return None
-            raise
-        return self.to_dict(created)
+            ),
+        )
+        return None if created is None else self.to_dict(created)
 
     def replace(self, kind: Kind, namespace: str, body: Obj) -> Obj:
         name = str(body["metadata"]["name"])
@@ -134,13 +132,10 @@ class Kube:
         extra: dict[str, Any] = {"_request_timeout": CALL_TIMEOUT_S}
         if propagation:
             extra["propagation_policy"] = propagation
-        try:
-            retrying(lambda: call(name, namespace, **extra), f"deleting {kind} {name}")
-        except ApiException as exc:
-            if status_of(exc) == 404:
-                return False
-            raise
-        return True
+        deleted = _none_if(
+            404, lambda: retrying(lambda: call(name, namespace, **extra), f"deleting {kind} {name}")
+        )
+        return deleted is not None
 
     def list(self, kind: Kind, namespace: str, *, attempts: int = 8, **query: Any) -> Obj:
         """One page of `kind` (label_selector, field_selector, limit, _continue as the API)."""
@@ -156,16 +151,14 @@ class Kube:
     def read(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         """The object, or None when it is not there."""
         call = self._method("read", kind)
-        try:
-            found = retrying(
+        found = _none_if(
+            404,
+            lambda: retrying(
                 lambda: call(name, namespace, _request_timeout=CALL_TIMEOUT_S),
                 f"reading {kind} {name}",
-            )
-        except ApiException as exc:
-            if status_of(exc) == 404:
-                return None
-            raise
-        return self.to_dict(found)
+            ),
+        )
+        return None if found is None else self.to_dict(found)
 
     def pod_log(self, namespace: str, name: str, container: str) -> str:
         def read() -> bytes:
@@ -190,6 +183,16 @@ class Kube:
 
     def close(self) -> None:
         self._api.close()
+
+
+def _none_if(status: int, call: Callable[[], Any]) -> Any:
+    """`call()`, or None when the API server answers `status` (409: there; 404: not there)."""
+    try:
+        return call()
+    except ApiException as exc:
+        if status_of(exc) == status:
+            return None
+        raise
 
 
 def new_watch() -> Any:
@@ -221,8 +224,8 @@ def retrying(
 ) -> T:
     """`call()`, made again with capped exponential backoff while it fails transiently.
 
-    Only for idempotent calls (reads, deletes, replaces); a create is retried by its caller,
-    which treats 409 as "already there"."""
+    Only for calls that may be made twice: reads, deletes, replaces, and creates whose caller
+    takes 409 for "already there" (Kube.create)."""
     pause = first_pause_s
     for attempt in range(1, attempts + 1):
         try:

@@ -19,9 +19,9 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes.client import (
-    TRANSIENT_ERRORS,
+    CALL_ERRORS,
     Kube,
-    describe,
+    describe_error,
     is_transient,
     new_watch,
     status_of,
@@ -76,10 +76,9 @@ class PodRunner:
         try:
             try:
                 created = self._kube.create("pods", self._namespace, manifest)
-            except ApiException as exc:
-                raise PodStartError(f"pod {name} could not be created: {describe(exc)}") from None
-            except TRANSIENT_ERRORS as exc:
-                raise PodStartError(f"pod {name} could not be created: {exc}") from None
+            except CALL_ERRORS as exc:
+                why = describe_error(exc)
+                raise PodStartError(f"pod {name} could not be created: {why}") from None
             if created is None:
                 # Already there: created by an earlier taskmaster of this task (this one replaces
                 # a disrupted one), or by a create whose answer was lost. Follow it.
@@ -101,10 +100,8 @@ class PodRunner:
     def delete(self, name: str) -> None:
         try:
             self._kube.delete("pods", self._namespace, name)
-        except ApiException as exc:
-            logger.warning("deleting pod %s failed: %s", name, describe(exc))
-        except TRANSIENT_ERRORS as exc:
-            logger.warning("deleting pod %s failed: %s", name, exc)
+        except CALL_ERRORS as exc:
+            logger.warning("deleting pod %s failed: %s", name, describe_error(exc))
 
     def exists(self, name: str) -> bool:
         pod, _version = self._list(name)

@@ -11,16 +11,8 @@ import json
 import logging
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from tesk.backends.kubernetes import manifests, names
-from tesk.backends.kubernetes.client import (
-    CALL_ERRORS,
-    TRANSIENT_ERRORS,
-    Kube,
-    describe,
-    describe_error,
-)
+from tesk.backends.kubernetes.client import CALL_ERRORS, Kube, describe_error
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.backends.kubernetes.parameters import Placement
 from tesk.backends.kubernetes.pods import PodRun, PodRunner, PodStartError
@@ -73,10 +65,9 @@ class KubernetesRuntime:
         try:
             # None (already there): the claim of an earlier taskmaster of this task, taken over.
             self._kube.create("persistentvolumeclaims", self._config.namespace, claim)
-        except ApiException as exc:
-            raise RuntimeFailure(f"the task volume could not be created: {describe(exc)}") from None
-        except TRANSIENT_ERRORS as exc:
-            raise RuntimeFailure(f"the task volume could not be created: {exc}") from None
+        except CALL_ERRORS as exc:
+            why = describe_error(exc)
+            raise RuntimeFailure(f"the task volume could not be created: {why}") from None
         self._volume = claim["metadata"]["name"]
 
     def stage_inputs(self, task: Task) -> InputsStaged:
@@ -161,8 +152,8 @@ class KubernetesRuntime:
             run = self._pods.run(manifest, container)
         except PodStartError as exc:
             raise RuntimeFailure(str(exc)) from None
-        except ApiException as exc:
-            raise RuntimeFailure(f"following {what} failed: {describe(exc)}") from None
+        except CALL_ERRORS as exc:
+            raise RuntimeFailure(f"following {what} failed: {describe_error(exc)}") from None
         outcome = run.outcome
         if outcome.phase is Phase.PREEMPTED:
             raise Preempted(f"{what}: {outcome.reason}")
@@ -173,18 +164,17 @@ class KubernetesRuntime:
     def _read_log(self, pod: str, container: str) -> str:
         try:
             return self._pods.log(pod, container)
-        except ApiException as exc:
-            logger.warning("reading the log of pod %s failed: %s", pod, describe(exc))
+        except CALL_ERRORS as exc:
+            logger.warning("reading the log of pod %s failed: %s", pod, describe_error(exc))
             return ""
 
     def cancel(self) -> None:
         self._pods.cancel()
 
     def _task_selector(self) -> str:
-        task_label = names.labels(self._config.instance, names.COMPONENT_EXECUTOR, self._task_id)
         components = f"{names.COMPONENT_EXECUTOR},{names.COMPONENT_FILER}"
         return (
-            f"{names.LABEL_TASK}={task_label[names.LABEL_TASK]},"
+            f"{names.LABEL_INSTANCE}={self._config.instance},{names.LABEL_TASK}={self._task_id},"
             f"{names.LABEL_COMPONENT} in ({components})"
         )
 
