@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-from tesk.tes.models import FileType, OutputFileLog
 
 
 class TransferError(Exception):
@@ -55,18 +52,3 @@ class Transfer(Protocol):
 
     def is_directory(self, url: str) -> bool:
         """Whether `url` names a directory (for inputs whose type the client left out)."""
-
-
-@dataclass(frozen=True)
-class InputsStaged:
-    input_types: tuple[FileType, ...]
-
-
-@dataclass(frozen=True)
-class OutputsStaged:
-    outputs: tuple[OutputFileLog, ...]
-    errors: tuple[str, ...] = ()  # outputs that could not be uploaded, one line each
-
-
-class StageError(Exception):
-    """A filer stage failed (missing input, unreachable storage); the message names URL and why."""

@@ -8,17 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tesk.config import FilerConfig
-from tesk.filer.base import (
-    InputsStaged,
-    OutputsStaged,
-    PartialUploadError,
-    StageError,
-    Transfer,
-    TransferError,
-)
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
+from tesk.filer.base import PartialUploadError, Transfer, TransferError
 from tesk.filer.localfs import partial_file
 from tesk.filer.router import Router, storage_locations
-from tesk.filer.stopping import check_stopped
 from tesk.filer.urls import join_url, redact
 from tesk.filer.volume import expand_glob, files_below, resolve, tes_join
 from tesk.tes.models import FileType, Input, Output, OutputFileLog, Task
@@ -41,27 +35,35 @@ class Filer:
     """Moves a task's files between storage (by URL) and its volume (by TES path).
 
     A TES path P lives in the volume at the same relative path (`/data/x` is `<volume>/data/x`);
-    symlinks left by executors are resolved inside the volume, never on the host.
+    symlinks left by executors are resolved inside the volume, never on the host. It implements
+    the engine's Stager contract; `cancel` may be left out where nothing cancels a stage but the
+    end of the process (a filer pod).
     """
 
     def __init__(self, config: FilerConfig) -> None:
         self.config = config
-        self._router = Router(config)
 
     def storage(self) -> list[str]:
         return storage_locations(self.config)
 
     # Inputs --------------------------------------------------------------------------------------
 
-    def stage_inputs(self, task: Task, volume_root: Path) -> InputsStaged:
-        """Put every input in place; the type of each, in order. Raises StageError."""
-        types = [self._stage_input(item, volume_root) for item in task.inputs or []]
+    def stage_inputs(
+        self, task: Task, volume_root: Path, cancel: Cancellation | None = None
+    ) -> InputsStaged:
+        """Put every input in place; the type of each, in order. Raises StageError (Cancelled
+        once cancelled)."""
+        cancel = cancel or Cancellation()
+        router = Router(self.config, cancel)
+        types = [self._stage_input(router, cancel, item, volume_root) for item in task.inputs or []]
         return InputsStaged(input_types=tuple(types))
 
-    def _stage_input(self, item: Input, volume_root: Path) -> FileType:
+    def _stage_input(
+        self, router: Router, cancel: Cancellation, item: Input, volume_root: Path
+    ) -> FileType:
         source = "inline content" if item.content is not None else redact(item.url or "")
         try:
-            check_stopped()
+            cancel.check()
             dest = resolve(volume_root, item.path)
             if item.content is not None:  # inline content wins over a URL
                 if item.type == FileType.DIRECTORY:
@@ -71,7 +73,7 @@ class Filer:
                 return FileType.FILE
             if not item.url:
                 raise TransferError("neither url nor content is given")
-            transfer = self._router.transfer_for(item.url, for_output=False)
+            transfer = router.transfer_for(item.url, for_output=False)
             kind = item.type or (
                 FileType.DIRECTORY if transfer.is_directory(item.url) else FileType.FILE
             )
@@ -86,16 +88,24 @@ class Filer:
 
     # Outputs -------------------------------------------------------------------------------------
 
-    def stage_outputs(self, task: Task, volume_root: Path, executors_failed: bool) -> OutputsStaged:
+    def stage_outputs(
+        self,
+        task: Task,
+        volume_root: Path,
+        executors_failed: bool,
+        cancel: Cancellation | None = None,
+    ) -> OutputsStaged:
         """Upload every output; what was uploaded and, one line each, what could not be.
 
         After an executor failed (`executors_failed`) this is best effort: an output the
         executors did not create is skipped silently; otherwise it is an error line.
         """
+        cancel = cancel or Cancellation()
+        router = Router(self.config, cancel)
         uploads = _Uploads()
         for output in task.outputs or []:
             try:
-                self._stage_output(output, volume_root, uploads)
+                self._stage_output(router, cancel, output, volume_root, uploads)
             except _Missing:
                 if not executors_failed:
                     uploads.errors.append(f"output {output.path}: not found in the task volume")
@@ -105,11 +115,18 @@ class Filer:
             log.warning("%s", line)
         return OutputsStaged(outputs=tuple(uploads.files), errors=tuple(uploads.errors))
 
-    def _stage_output(self, output: Output, volume_root: Path, uploads: _Uploads) -> None:
-        transfer = self._router.transfer_for(output.url, for_output=True)
+    def _stage_output(
+        self,
+        router: Router,
+        cancel: Cancellation,
+        output: Output,
+        volume_root: Path,
+        uploads: _Uploads,
+    ) -> None:
+        transfer = router.transfer_for(output.url, for_output=True)
         if not has_glob(output.path):
             path = posixpath.normpath(output.path)
-            self._upload(transfer, volume_root, path, output.url, output.type, uploads)
+            self._upload(cancel, transfer, volume_root, path, output.url, output.type, uploads)
             return
         if output.path_prefix is None:
             raise ValueError("the path has wildcards, so path_prefix is required")
@@ -122,12 +139,13 @@ class Filer:
                 continue
             url = join_url(output.url, match[len(output.path_prefix) :])
             try:
-                self._upload(transfer, volume_root, match, url, None, uploads)
+                self._upload(cancel, transfer, volume_root, match, url, None, uploads)
             except (TransferError, OSError, ValueError) as error:
                 uploads.errors.append(_line(f"output {match}", redact(url), error))
 
     def _upload(
         self,
+        cancel: Cancellation,
         transfer: Transfer,
         volume_root: Path,
         tes_path: str,
@@ -135,7 +153,7 @@ class Filer:
         kind: FileType | None,
         uploads: _Uploads,
     ) -> None:
-        check_stopped()
+        cancel.check()
         local = resolve(volume_root, tes_path)
         if local.is_dir():
             if kind == FileType.FILE:

@@ -10,17 +10,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tesk.filer.stopping import check_stopped
+from tesk.engine.cancellation import Cancellation
 from tesk.filer.urls import safe_relative
 
 PARTIAL_PREFIX = ".tesk-partial-"
-COPY_RANGE_BYTES = 1 << 30
+COPY_RANGE_BYTES = 1 << 28  # a cancel is seen between ranges: a fraction of a second each
 _NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM})
 
 
 def new_partial(dest: Path) -> Path:
     """An empty hidden temporary file beside `dest`, to be renamed into place by `commit`."""
-    check_stopped()
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=dest.parent)
     os.close(fd)
@@ -49,16 +48,17 @@ def partial_file(dest: Path) -> Iterator[Path]:
         raise
 
 
-def copy_file(src: Path, dest: Path) -> None:
+def copy_file(src: Path, dest: Path, cancel: Cancellation) -> None:
     """Copy `src` to `dest` inside the kernel (copy_file_range), else through shutil.
 
     copy_file_range lets the file system share or copy blocks without passing them through
-    user space; shutil (sendfile) is the fallback across file systems that refuse it.
+    user space; shutil (sendfile) is the fallback across file systems that refuse it. A cancel
+    stops the copy after the range under way.
     """
     with src.open("rb") as source, dest.open("wb") as target:
         try:
             while os.copy_file_range(source.fileno(), target.fileno(), COPY_RANGE_BYTES):
-                pass
+                cancel.check()
             return
         except OSError as error:
             if error.errno not in _NO_COPY_RANGE:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from tesk.config import RetryConfig
+from tesk.engine.cancellation import Cancellation, Cancelled
 from tesk.filer.base import TransferError, TransientTransferError
 
 log = logging.getLogger(__name__)
@@ -22,20 +22,29 @@ class Retrier:
     The wait doubles from `initial_backoff_s` up to `max_backoff_s`, with jitter so that many
     filers hitting one struggling server do not retry in lockstep; a server's Retry-After wins
     when it asks for longer (still capped). After the last attempt the failure becomes a
-    permanent TransferError that says how often it was tried.
+    permanent TransferError that says how often it was tried. A cancel ends the wait at once
+    and stops any further attempt.
     """
 
-    def __init__(self, config: RetryConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        config: RetryConfig,
+        cancel: Cancellation,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         self.config = config
+        self.cancel = cancel
         self._sleep = sleep
 
     def run(self, operation: Callable[[], T]) -> T:
         attempts = self.config.attempts
         backoff = self.config.initial_backoff_s
         for attempt in range(1, attempts + 1):
+            self.cancel.check()
             try:
                 return operation()
             except TransientTransferError as error:
+                self.cancel.check()  # a cancel that broke the connection is no failure to retry
                 if attempt == attempts:
                     times = "once" if attempts == 1 else f"{attempts} times"
                     raise TransferError(f"{error} (tried {times})") from error
@@ -46,6 +55,9 @@ class Retrier:
                 log.warning(
                     "attempt %d/%d failed: %s; retrying in %.2fs", attempt, attempts, error, wait
                 )
-                self._sleep(wait)
+                if self._sleep is not None:
+                    self._sleep(wait)
+                elif self.cancel.wait(wait):
+                    raise Cancelled("the task was cancelled") from error
                 backoff = min(backoff * 2, self.config.max_backoff_s)
         raise AssertionError("unreachable")  # pragma: no cover

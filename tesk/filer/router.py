@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tesk.config import FilerConfig
+from tesk.engine.cancellation import Cancellation
 from tesk.filer.base import Transfer, TransferError
 from tesk.filer.retry import Retrier
 from tesk.filer.transfers.file import FileTransfer, file_url_path
@@ -65,12 +66,15 @@ def storage_locations(config: FilerConfig) -> list[str]:
 
 
 class Router:
-    """Picks the transfer for a URL among those the configuration enables."""
+    """Picks the transfer for a URL among those the configuration enables.
 
-    def __init__(self, config: FilerConfig) -> None:
-        retry = Retrier(config.retry)
+    One router serves one stage: its transfers stop once the stage's cancellation is requested.
+    """
+
+    def __init__(self, config: FilerConfig, cancel: Cancellation) -> None:
+        retry = Retrier(config.retry, cancel)
         chunk, timeout = config.chunk_bytes, config.retry.timeout_s
-        transfers: list[Transfer] = [FileTransfer(config.file_roots)]
+        transfers: list[Transfer] = [FileTransfer(config.file_roots, cancel)]
         if config.http:
             transfers.append(HttpTransfer(retry, chunk, timeout, config.blocked_networks))
         if config.ftp:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tesk.config import FilerConfig
-from tesk.filer.base import InputsStaged, OutputsStaged, StageError
+from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
 from tesk.filer.filer import Filer
 from tesk.tes.models import FileType, OutputFileLog, Task
 

@@ -1,7 +1,7 @@
 """TES paths inside a task volume, seen as the task's containers see them.
 
 The volume holds every mount point at its own relative path (`/data/x` is `<volume>/data/x`, as
-in `tesk.taskmaster.volumes`, which the filer may not import). Executors may leave symlinks
+in `tesk.engine.volumes`, which the filer may not import). Executors may leave symlinks
 behind; a link's target means what it means inside the container, so links are resolved with the
 volume as the root directory: `/data/in/a` in a link leads to `<volume>/data/in/a`, and `..`
 stops at the volume's root. Nothing an executor writes can make the filer read or write a host

@@ -1,6 +1,6 @@
 """A wrapper of the filer's stages that records files, bytes and failures per URL scheme.
 
-It wraps anything with the filer's stage methods (tesk.filer.Filer, the local backend's Stager)
+It wraps any Stager (the engine's stage contract, which tesk.filer.Filer implements)
 and learns what was moved from the results and the task volume, so the filer itself needs no
 metrics code. Inputs are measured in the volume after staging (a TES path P is
 `<volume>/P`); outputs by the `size_bytes` the filer reports for every uploaded file.
@@ -12,10 +12,10 @@ import logging
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit
 
-from tesk.filer.base import InputsStaged, OutputsStaged, StageError
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.stages import InputsStaged, OutputsStaged, StageError, Stager
 from tesk.observability.recording import Recorder
 from tesk.tes.models import Task
 
@@ -25,22 +25,14 @@ CONTENT = "content"
 """The scheme label of inputs given inline (`content`) rather than by URL."""
 
 
-class Stages(Protocol):
-    def stage_inputs(self, task: Task, volume_root: Path) -> InputsStaged: ...
-
-    def stage_outputs(
-        self, task: Task, volume_root: Path, executors_failed: bool
-    ) -> OutputsStaged: ...
-
-
 class ObservedStager:
-    def __init__(self, inner: Stages, recorder: Recorder) -> None:
+    def __init__(self, inner: Stager, recorder: Recorder) -> None:
         self.inner = inner
         self._recorder = recorder
 
-    def stage_inputs(self, task: Task, volume_root: Path) -> InputsStaged:
+    def stage_inputs(self, task: Task, volume_root: Path, cancel: Cancellation) -> InputsStaged:
         try:
-            staged = self.inner.stage_inputs(task, volume_root)
+            staged = self.inner.stage_inputs(task, volume_root, cancel)
         except StageError:
             self._recorder.transfer_failed("inputs")
             raise
@@ -50,9 +42,11 @@ class ObservedStager:
             logger.exception("task %s: measuring the staged inputs failed", task.id)
         return staged
 
-    def stage_outputs(self, task: Task, volume_root: Path, executors_failed: bool) -> OutputsStaged:
+    def stage_outputs(
+        self, task: Task, volume_root: Path, executors_failed: bool, cancel: Cancellation
+    ) -> OutputsStaged:
         try:
-            staged = self.inner.stage_outputs(task, volume_root, executors_failed)
+            staged = self.inner.stage_outputs(task, volume_root, executors_failed, cancel)
         except StageError:
             self._recorder.transfer_failed("outputs")
             raise

@@ -141,7 +141,7 @@ def _check_count(field: str, count: int, limit: int) -> None:
 
 
 class Mount(Enum):
-    """What of a path the task volume mounts (see tesk/taskmaster/volumes.py)."""
+    """What of a path the task volume mounts (see tesk/engine/volumes.py)."""
 
     NONE = "none"  # nothing: a working directory
     DIRECTORY = "directory"  # the path itself: a volume, a DIRECTORY input or output

@@ -18,8 +18,8 @@ from tesk.backends.kubernetes.manifests import JobRef
 from tesk.backends.kubernetes.parameters import Placement
 from tesk.backends.kubernetes.runtime import KubernetesRuntime
 from tesk.config import FilerConfig, KubernetesConfig
+from tesk.engine.runtime import ExecutorResult
 from tesk.store.base import TaskRecord
-from tesk.taskmaster.runtime import ExecutorResult
 from tesk.tes.models import Executor, Task
 from tesk.tes.states import State
 from tests.contract.runtime_steps import run_task

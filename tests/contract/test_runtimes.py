@@ -30,7 +30,8 @@ from tesk.backends.local.layout import DataDir
 from tesk.backends.local.logtail import read_tail
 from tesk.backends.local.runtime import LocalRuntime
 from tesk.config import LocalConfig
-from tesk.taskmaster.runtime import ExecutorResult, RuntimeFailure
+from tesk.engine.cancellation import Cancellation, Cancelled
+from tesk.engine.runtime import ExecutorResult, RuntimeFailure
 from tesk.tes.models import Executor, Input, Resources, Task
 from tests.contract.kubernetes_sandbox import KubernetesSandbox, kubernetes_sandbox
 from tests.contract.runtime_steps import run_task
@@ -86,15 +87,15 @@ def wait_for(condition: object, timeout: float = 30.0) -> bool:
 
 
 def start_executor(
-    runtime: LocalRuntime, task: Task
-) -> tuple[threading.Thread, list[ExecutorResult | RuntimeFailure]]:
+    runtime: LocalRuntime, task: Task, cancel: Cancellation
+) -> tuple[threading.Thread, list[ExecutorResult | Exception]]:
     """Run the task's first executor in a thread; its result or failure lands in the list."""
-    outcome: list[ExecutorResult | RuntimeFailure] = []
+    outcome: list[ExecutorResult | Exception] = []
 
     def run() -> None:
         try:
-            outcome.append(runtime.run_executor(task, 0, task.executors[0], None))
-        except RuntimeFailure as exc:
+            outcome.append(runtime.run_executor(task, 0, task.executors[0], None, cancel))
+        except (RuntimeFailure, Cancelled) as exc:
             outcome.append(exc)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -197,11 +198,11 @@ def test_stdout_and_stderr_go_to_the_volume_files_and_tails(local_box: Sandbox) 
     )
     runtime = local_box.runtime(task)
     runtime.prepare(task)
-    first = runtime.run_executor(task, 0, task.executors[0], None)
+    first = runtime.run_executor(task, 0, task.executors[0], None, Cancellation())
     assert first.stdout_tail == "out\nstdout\n"
     assert first.stderr_tail == "err\n"
     assert (runtime.volume / "logs" / "stdout").read_text() == "out\nstdout\n"
-    runtime.run_executor(task, 1, task.executors[1], None)
+    runtime.run_executor(task, 1, task.executors[1], None, Cancellation())
     assert (runtime.volume / "logs" / "err" / "stderr").read_text() == ""
     runtime.cleanup()
     assert not local_box.data.task(task.id).root.exists()
@@ -211,7 +212,7 @@ def test_logs_without_a_path_go_to_the_task_log_dir(local_box: Sandbox) -> None:
     task = local_box.task(local_box.executor("echo hello; echo oops >&2"))
     runtime = local_box.runtime(task)
     runtime.prepare(task)
-    result = runtime.run_executor(task, 0, task.executors[0], None)
+    result = runtime.run_executor(task, 0, task.executors[0], None, Cancellation())
     logs = local_box.data.task(task.id).logs
     assert (logs / "0.stdout").read_text() == "hello\n"
     assert (logs / "0.stderr").read_text() == "oops\n"
@@ -245,7 +246,7 @@ def test_workdir_is_used_and_created_on_the_volume(local_box: Sandbox) -> None:
     )
     runtime = local_box.runtime(task)
     runtime.prepare(task)
-    result = runtime.run_executor(task, 0, task.executors[0], None)
+    result = runtime.run_executor(task, 0, task.executors[0], None, Cancellation())
     assert result.stdout_tail == "/work/a/b\n"
     assert (runtime.volume / "work" / "a" / "b" / "here").exists()
     runtime.cleanup()
@@ -353,7 +354,7 @@ def test_resources_are_applied_or_said_to_be_ignored(local_box: Sandbox) -> None
     )
     runtime = local_box.runtime(task)
     runtime.prepare(task)
-    result = runtime.run_executor(task, 0, task.executors[0], task.resources)
+    result = runtime.run_executor(task, 0, task.executors[0], task.resources, Cancellation())
     runtime.cleanup()
     assert result.stdout_tail == "fine\n"
     unenforced = [line for line in result.system_logs if "does not enforce" in line]
@@ -389,14 +390,15 @@ def test_cancel_kills_every_process_and_cleanup_removes_the_volume(local_box: Sa
     )
     runtime = local_box.runtime(task)
     runtime.prepare(task)
-    thread, outcome = start_executor(runtime, task)
+    cancel = Cancellation()
+    thread, outcome = start_executor(runtime, task, cancel)
     assert wait_for(lambda: running(marker)), "the executor never started"
     # Environment values never appear on a command line.
     assert processes_with(secret) == []
-    runtime.cancel()
+    cancel.cancel()
     thread.join(60)
     assert not thread.is_alive()
-    assert outcome
+    assert [type(o) for o in outcome] == [Cancelled]
     assert wait_for(lambda: processes_with(marker) == [] and processes_with("sleep 300") == [])
     runtime.cleanup()
     assert not local_box.data.task(task.id).root.exists()
@@ -406,8 +408,8 @@ def test_cancel_kills_every_process_and_cleanup_removes_the_volume(local_box: Sa
         ).stdout.decode()
         assert f"tesk-{task.id}-0" not in names
     # Nothing starts after a cancel.
-    with pytest.raises(RuntimeFailure, match="cancelled"):
-        runtime.run_executor(task, 0, task.executors[0], None)
+    with pytest.raises(Cancelled, match="cancelled"):
+        runtime.run_executor(task, 0, task.executors[0], None, cancel)
 
 
 def test_cancel_right_after_the_start_leaves_nothing(local_box: Sandbox) -> None:
@@ -415,9 +417,10 @@ def test_cancel_right_after_the_start_leaves_nothing(local_box: Sandbox) -> None
     task = local_box.task(local_box.executor(f"sleep 300; echo {marker}"))
     runtime = local_box.runtime(task)
     runtime.prepare(task)
-    thread, _ = start_executor(runtime, task)
+    cancel = Cancellation()
+    thread, _ = start_executor(runtime, task, cancel)
     assert wait_for(lambda: len(processes_with(marker)) > 0)  # the launcher, at least
-    runtime.cancel()
+    cancel.cancel()
     thread.join(60)
     assert not thread.is_alive()
     assert wait_for(lambda: processes_with(marker) == [])
@@ -443,7 +446,7 @@ def test_huge_output_keeps_memory_constant(local_box: Sandbox) -> None:
     )
     runtime = local_box.runtime(task)
     runtime.prepare(task)
-    result = runtime.run_executor(task, 0, task.executors[0], None)
+    result = runtime.run_executor(task, 0, task.executors[0], None, Cancellation())
     assert (runtime.volume / "out" / "big").stat().st_size == size
     runtime.cleanup()
     growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
@@ -488,7 +491,7 @@ def test_bwrap_leftovers_of_a_dead_runner_are_killed(data_root: Path) -> None:
     task = box.task(box.executor(f"sleep 300; echo {marker}"))
     runtime = box.runtime(task)
     runtime.prepare(task)
-    thread, _ = start_executor(runtime, task)
+    thread, _ = start_executor(runtime, task, Cancellation())
     assert wait_for(lambda: running(marker))
     # A new runner of the same data dir finds the sandbox by the data dir it hides.
     make_sandbox("bwrap", data_root).launcher.remove_leftovers({})

@@ -6,17 +6,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tesk.taskmaster.runtime import (
-    ExecutorResult,
-    InputsStaged,
-    OutputsStaged,
-    RuntimeFailure,
-    StageError,
-)
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.runtime import ExecutorResult, RuntimeFailure
+from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
 from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task, timestamp
 
 BLOCK = "block"
-"""A step scripted as BLOCK waits until `cancel()` is called (a long-running executor, stage...)."""
+"""A step scripted as BLOCK waits until the task is cancelled (a long-running executor, stage...);
+the cancel is recorded as the call "cancel", as a runtime's kill would be."""
 
 
 @dataclass(frozen=True)
@@ -43,40 +40,46 @@ class FakeRuntime:
     on_call: Callable[[str], None] | None = None  # runs after a call is recorded
     calls: list[str] = field(default_factory=list)
     blocked: threading.Event = field(default_factory=threading.Event)
-    _cancel: threading.Event = field(default_factory=threading.Event)
 
     def _enter(self, name: str) -> None:
         self.calls.append(name)
         if self.on_call is not None:
             self.on_call(name)
 
-    def _block(self) -> None:
-        self.blocked.set()
-        if not self._cancel.wait(30):
-            raise AssertionError("a blocked fake runtime step was never cancelled")
+    def _block(self, cancel: Cancellation) -> None:
+        stopped = threading.Event()
+        with cancel.on_cancel(lambda: (self.calls.append("cancel"), stopped.set())):
+            self.blocked.set()
+            if not stopped.wait(30):
+                raise AssertionError("a blocked fake runtime step was never cancelled")
 
     def prepare(self, task: Task) -> None:
         self._enter("prepare")
         if self.prepare_error is not None:
             raise self.prepare_error
 
-    def stage_inputs(self, task: Task) -> InputsStaged:
+    def stage_inputs(self, task: Task, cancel: Cancellation) -> InputsStaged:
         self._enter("stage_inputs")
         if self.inputs == BLOCK:
-            self._block()
+            self._block(cancel)
             raise StageError("input staging interrupted")
         if isinstance(self.inputs, Exception):
             raise self.inputs
         return InputsStaged(self.input_types)
 
     def run_executor(
-        self, task: Task, index: int, executor: Executor, resources: Resources | None
+        self,
+        task: Task,
+        index: int,
+        executor: Executor,
+        resources: Resources | None,
+        cancel: Cancellation,
     ) -> ExecutorResult:
         self._enter(f"run_executor:{index}")
         script = self.executors[index] if index < len(self.executors) else Run()
         start = timestamp()
         if script == BLOCK:
-            self._block()
+            self._block(cancel)
             return ExecutorResult(137, "", "", start, timestamp(), reason="killed")
         if isinstance(script, Exception):
             raise script
@@ -92,18 +95,16 @@ class FakeRuntime:
             system_logs=script.system_logs,
         )
 
-    def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
+    def stage_outputs(
+        self, task: Task, executors_failed: bool, cancel: Cancellation
+    ) -> OutputsStaged:
         self._enter(f"stage_outputs:failed={executors_failed}")
         if self.outputs_raise == BLOCK:
-            self._block()
+            self._block(cancel)
             raise StageError("output staging interrupted")
         if isinstance(self.outputs_raise, Exception):
             raise self.outputs_raise
         return OutputsStaged(self.outputs, self.output_errors)
-
-    def cancel(self) -> None:
-        self.calls.append("cancel")
-        self._cancel.set()
 
     def cleanup(self) -> None:
         self._enter("cleanup")

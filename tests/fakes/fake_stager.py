@@ -10,8 +10,9 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tesk.filer.base import InputsStaged, OutputsStaged, StageError
-from tesk.taskmaster.volumes import host_path
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
+from tesk.engine.volumes import host_path
 from tesk.tes.models import FileType, OutputFileLog, Task
 
 
@@ -27,7 +28,7 @@ class FakeStager:
         self.input_calls = 0
         self.output_calls: list[bool] = []
 
-    def stage_inputs(self, task: Task, volume_root: Path) -> InputsStaged:
+    def stage_inputs(self, task: Task, volume_root: Path, cancel: Cancellation) -> InputsStaged:
         self.input_calls += 1
         types: list[FileType] = []
         for item in task.inputs or []:
@@ -48,7 +49,9 @@ class FakeStager:
                 raise StageError(f"input {item.url} does not exist")
         return InputsStaged(tuple(types))
 
-    def stage_outputs(self, task: Task, volume_root: Path, executors_failed: bool) -> OutputsStaged:
+    def stage_outputs(
+        self, task: Task, volume_root: Path, executors_failed: bool, cancel: Cancellation
+    ) -> OutputsStaged:
         self.output_calls.append(executors_failed)
         logs: list[OutputFileLog] = []
         errors: list[str] = []

@@ -21,8 +21,8 @@ from tesk.config import AuthConfig, CustomConfig
 from tesk.store.base import TaskRecord
 from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
-from tests.unit.test_api_support import new_app
-from tests.unit.test_client_support import (
+from tests.unit.api.support import new_app
+from tests.unit.client.support import (
     Canned,
     LiveApi,
     RecordingServer,

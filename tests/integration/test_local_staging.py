@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +14,8 @@ from tesk.backends.local.bwrap import BwrapLauncher
 from tesk.backends.local.layout import DataDir
 from tesk.backends.local.runtime import LocalRuntime
 from tesk.config import FilerConfig, RetryConfig
-from tesk.filer import Filer, StageError
+from tesk.engine.cancellation import Cancellation, Cancelled
+from tesk.filer import Filer
 from tesk.tes.models import Task
 
 
@@ -66,24 +66,18 @@ def server() -> Iterator[GatedServer]:
     gated.close()
 
 
-def stage_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.endswith(" staging")]
-
-
 def cancel_while_slow_is_served(
     server: GatedServer,
     tmp_path: Path,
     task: Task,
-    stage: Callable[[LocalRuntime], object],
-    *,
-    clean_up: bool = True,
-) -> LocalRuntime:
-    """Start the stage, cancel while `/slow` is served, clean up, then let `/slow` end.
+    stage: Callable[[LocalRuntime, Cancellation], object],
+) -> None:
+    """Start the stage, cancel while the server holds back `/slow`, then let `/slow` end.
 
-    Without `clean_up`, the volume is left as the stage found it until the stage ends (a
-    cleanup still under way), so only the stage itself can keep from sending more files.
+    The stage must end while the server still holds the request (the cancel breaks it off) and
+    send nothing after it.
     """
-    filer = Filer(FilerConfig(retry=RetryConfig(attempts=1)))
+    filer = Filer(FilerConfig(retry=RetryConfig(attempts=3, initial_backoff_s=5)))
     task_dir = DataDir(tmp_path / "data").task(task.id)
     runtime = LocalRuntime(task_dir, BwrapLauncher(), filer)
     runtime.prepare(task)
@@ -91,34 +85,29 @@ def cancel_while_slow_is_served(
         (runtime.volume / "data" / "out" / name).parent.mkdir(parents=True, exist_ok=True)
         (runtime.volume / "data" / "out" / name).write_text(name)
     (runtime.volume / "data" / "slow").write_text("slow")
+    cancel = Cancellation()
     errors: list[Exception] = []
 
     def run() -> None:
         try:
-            stage(runtime)
-        except StageError as exc:
+            stage(runtime, cancel)
+        except Exception as exc:
             errors.append(exc)
 
     staging = threading.Thread(target=run)
     staging.start()
     assert server.slow_asked.wait(30)
-    runtime.cancel()
+    cancel.cancel()
     staging.join(30)
-    assert len(errors) == 1
-    assert "cancelled" in str(errors[0])
-    if clean_up:
-        runtime.cleanup()
-
-    server.gate.set()  # the transfer under way ends; nothing after it may start
-    deadline = time.monotonic() + 30
-    while stage_threads() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not stage_threads()
+    assert not staging.is_alive()
+    assert not server.gate.is_set()  # it ended while the server still held the request
+    assert [type(e) for e in errors] == [Cancelled]
+    runtime.cleanup()
     assert not task_dir.root.exists()
-    return runtime
+    server.gate.set()
 
 
-def test_a_cancelled_input_stage_stops_at_the_next_file(
+def test_a_cancel_breaks_off_the_input_transfer_under_way_and_starts_no_other(
     server: GatedServer, tmp_path: Path
 ) -> None:
     task = Task.model_validate(
@@ -131,11 +120,11 @@ def test_a_cancelled_input_stage_stops_at_the_next_file(
             ],
         }
     )
-    cancel_while_slow_is_served(server, tmp_path, task, lambda r: r.stage_inputs(task))
+    cancel_while_slow_is_served(server, tmp_path, task, lambda r, c: r.stage_inputs(task, c))
     assert server.asked == ["GET /slow"]
 
 
-def test_a_cancelled_output_stage_stops_at_the_next_file(
+def test_a_cancel_breaks_off_the_output_transfer_under_way_and_starts_no_other(
     server: GatedServer, tmp_path: Path
 ) -> None:
     task = Task.model_validate(
@@ -150,6 +139,6 @@ def test_a_cancelled_output_stage_stops_at_the_next_file(
         }
     )
     cancel_while_slow_is_served(
-        server, tmp_path, task, lambda r: r.stage_outputs(task, False), clean_up=False
+        server, tmp_path, task, lambda r, c: r.stage_outputs(task, False, c)
     )
     assert server.asked == ["PUT /slow"]

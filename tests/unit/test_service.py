@@ -17,7 +17,7 @@ from tesk.tes.models import timestamp
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
-from tests.unit.test_api_support import FlakyStore, UrlChecks, task_body
+from tests.unit.api.support import FlakyStore, UrlChecks, task_body
 
 
 def make_service(

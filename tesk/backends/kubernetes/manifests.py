@@ -14,7 +14,7 @@ from tesk.backends.kubernetes import names
 from tesk.backends.kubernetes.parameters import Placement
 from tesk.backends.kubernetes.streams import StreamPaths, escape, wrapped_command
 from tesk.config import KubernetesConfig
-from tesk.taskmaster.volumes import mount_points
+from tesk.engine.volumes import mount_points
 from tesk.tes.models import Executor, Resources, Task
 
 Obj = dict[str, Any]

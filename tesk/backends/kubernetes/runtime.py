@@ -19,15 +19,10 @@ from tesk.backends.kubernetes.pods import PodRun, PodRunner, PodStartError
 from tesk.backends.kubernetes.status import Phase
 from tesk.backends.kubernetes.streams import new_marker, split_tails
 from tesk.config import KubernetesConfig
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.runtime import ExecutorResult, Preempted, RuntimeFailure
+from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
 from tesk.filer.stage import FORMAT, Direction, stage_result
-from tesk.taskmaster.runtime import (
-    ExecutorResult,
-    InputsStaged,
-    OutputsStaged,
-    Preempted,
-    RuntimeFailure,
-    StageError,
-)
 from tesk.tes.models import Executor, Resources, Task, timestamp
 
 logger = logging.getLogger(__name__)
@@ -70,24 +65,26 @@ class KubernetesRuntime:
             raise RuntimeFailure(f"the task volume could not be created: {why}") from None
         self._volume = claim["metadata"]["name"]
 
-    def stage_inputs(self, task: Task) -> InputsStaged:
+    def stage_inputs(self, task: Task, cancel: Cancellation) -> InputsStaged:
         if not task.inputs:
             return InputsStaged(input_types=())
-        staged = self._run_filer(task, "inputs", executors_failed=False)
+        staged = self._run_filer(task, "inputs", cancel, executors_failed=False)
         if not isinstance(staged, InputsStaged):
             raise StageError("the input filer reported another stage")
         return staged
 
-    def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
+    def stage_outputs(
+        self, task: Task, executors_failed: bool, cancel: Cancellation
+    ) -> OutputsStaged:
         if not task.outputs:
             return OutputsStaged(outputs=())
-        staged = self._run_filer(task, "outputs", executors_failed=executors_failed)
+        staged = self._run_filer(task, "outputs", cancel, executors_failed=executors_failed)
         if not isinstance(staged, OutputsStaged):
             raise StageError("the output filer reported another stage")
         return staged
 
     def _run_filer(
-        self, task: Task, direction: Direction, *, executors_failed: bool
+        self, task: Task, direction: Direction, cancel: Cancellation, *, executors_failed: bool
     ) -> InputsStaged | OutputsStaged:
         manifest = manifests.filer_pod(
             self._config,
@@ -99,7 +96,7 @@ class KubernetesRuntime:
             executors_failed=executors_failed,
             log_format=self._log_format,
         )
-        run = self._run_pod(manifest, manifests.FILER_CONTAINER, f"the {direction} filer")
+        run = self._run_pod(manifest, manifests.FILER_CONTAINER, f"the {direction} filer", cancel)
         name = manifest["metadata"]["name"]
         log = self._read_log(name, manifests.FILER_CONTAINER)
         result = filer_result(log)
@@ -112,7 +109,12 @@ class KubernetesRuntime:
         return stage_result(result)
 
     def run_executor(
-        self, task: Task, index: int, executor: Executor, resources: Resources | None
+        self,
+        task: Task,
+        index: int,
+        executor: Executor,
+        resources: Resources | None,
+        cancel: Cancellation,
     ) -> ExecutorResult:
         marker = new_marker(self._job.uid, index)
         manifest = manifests.executor_pod(
@@ -132,7 +134,7 @@ class KubernetesRuntime:
                 "taskmaster that started it); the command is not run a second time"
             )
         started = timestamp()
-        run = self._run_pod(manifest, manifests.EXECUTOR_CONTAINER, f"executor {index}")
+        run = self._run_pod(manifest, manifests.EXECUTOR_CONTAINER, f"executor {index}", cancel)
         ended = timestamp()
         outcome = run.outcome
         stdout, stderr = split_tails(
@@ -147,9 +149,13 @@ class KubernetesRuntime:
             reason=outcome.reason,
         )
 
-    def _run_pod(self, manifest: dict[str, Any], container: str, what: str) -> PodRun:
+    def _run_pod(
+        self, manifest: dict[str, Any], container: str, what: str, cancel: Cancellation
+    ) -> PodRun:
         try:
-            run = self._pods.run(manifest, container)
+            # A cancel deletes the pod being followed; following it then ends at once.
+            with cancel.on_cancel(self._pods.cancel):
+                run = self._pods.run(manifest, container)
         except PodStartError as exc:
             raise RuntimeFailure(str(exc)) from None
         except CALL_ERRORS as exc:
@@ -167,9 +173,6 @@ class KubernetesRuntime:
         except CALL_ERRORS as exc:
             logger.warning("reading the log of pod %s failed: %s", pod, describe_error(exc))
             return ""
-
-    def cancel(self) -> None:
-        self._pods.cancel()
 
     def _task_selector(self) -> str:
         components = f"{names.COMPONENT_EXECUTOR},{names.COMPONENT_FILER}"

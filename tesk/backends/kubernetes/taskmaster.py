@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 from types import FrameType
 
@@ -24,8 +23,9 @@ from tesk.backends.kubernetes import manifests, names, snapshot, taskdoc
 from tesk.backends.kubernetes.client import Kube, load_api_client
 from tesk.backends.kubernetes.reporter import ConfigMapReporter
 from tesk.backends.kubernetes.runtime import KubernetesRuntime
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.engine import TaskEngine
 from tesk.observability.logs import configure_logging, log_format
-from tesk.taskmaster.engine import TaskEngine
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
 
@@ -54,7 +54,7 @@ def main(task_dir: Path) -> int:
     config = settings.kubernetes
     task = document.task
     # Nothing inside cancels a taskmaster: a cancel deletes its Job, and the pods go with it.
-    never_cancelled = threading.Event()
+    never_cancelled = Cancellation()
 
     def on_term(signum: int, _frame: FrameType | None) -> None:
         logger.info(

@@ -28,9 +28,9 @@ from tesk.backends.local.layout import DataDir
 from tesk.backends.local.lock import DataDirBusy, DataDirLock
 from tesk.backends.local.runner import Runner
 from tesk.backends.local.runtime import LocalRuntime
-from tesk.backends.local.stager import Stager
 from tesk.backends.local.wakeup import Listener, send, socket_address
 from tesk.config import CustomConfig, FilerConfig
+from tesk.engine.stages import Stager
 from tesk.observability.recording import recorder
 from tesk.observability.stager import ObservedStager
 from tesk.store.base import TaskRecord, TaskStore

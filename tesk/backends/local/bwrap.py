@@ -31,7 +31,7 @@ from tesk.backends.local.launcher import (
     spawn,
 )
 from tesk.backends.local.proctable import kill_with
-from tesk.taskmaster.volumes import within
+from tesk.engine.volumes import within
 
 # Top-level entries the sandbox provides itself instead of binding the host's.
 _OWN_ENTRIES = frozenset({"proc", "dev", "tmp"})

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.engine import TaskEngine
+from tesk.engine.runtime import Runtime
 from tesk.store.base import TaskRecord, TaskStore
-from tesk.taskmaster.engine import TaskEngine
-from tesk.taskmaster.runtime import Runtime
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
 from tesk.tes.states import State, is_terminal
@@ -33,10 +34,10 @@ _ENGINE_EXIT_WAIT_S = 30.0
 class StoreReporter:
     """Delivers progress to the store; a task found CANCELING there is cancelled at once."""
 
-    def __init__(self, store: TaskStore, task_id: str, cancelled: threading.Event) -> None:
+    def __init__(self, store: TaskStore, task_id: str, cancel: Cancellation) -> None:
         self._store = store
         self._task_id = task_id
-        self._cancelled = cancelled
+        self._cancel = cancel
 
     def report(self, progress: Progress) -> None:
         if self._store.update(self._task_id, progress) is not None:
@@ -44,13 +45,13 @@ class StoreReporter:
         if not is_terminal(progress.state):
             current = self._store.get(self._task_id)
             if current is not None and current.state == State.CANCELING:
-                self._cancelled.set()
+                self._cancel.cancel()
 
 
 @dataclass
 class _Running:
     record: TaskRecord
-    cancelled: threading.Event
+    cancel: Cancellation
     thread: threading.Thread
 
 
@@ -122,7 +123,7 @@ class Runner:
             with self._lock:
                 entry = self._running.get(record.id)
             if entry is not None:
-                entry.cancelled.set()
+                entry.cancel.cancel()
             else:
                 self._store.update(record.id, Progress(State.CANCELED), expected={State.CANCELING})
 
@@ -156,22 +157,22 @@ class Runner:
             free -= 1
 
     def _start_engine(self, record: TaskRecord) -> None:
-        cancelled = threading.Event()
+        cancel = Cancellation()
         thread = threading.Thread(
-            target=self._execute, args=(record, cancelled), name=f"tesk-task-{record.id}"
+            target=self._execute, args=(record, cancel), name=f"tesk-task-{record.id}"
         )
         with self._lock:
-            self._running[record.id] = _Running(record, cancelled, thread)
+            self._running[record.id] = _Running(record, cancel, thread)
         thread.start()
 
-    def _execute(self, record: TaskRecord, cancelled: threading.Event) -> None:
+    def _execute(self, record: TaskRecord, cancel: Cancellation) -> None:
         try:
             runtime = self._make_runtime(record.task)
             engine = TaskEngine(
                 record.task,
                 runtime,
-                StoreReporter(self._store, record.id, cancelled),
-                cancelled,
+                StoreReporter(self._store, record.id, cancel),
+                cancel,
                 initial_log=record.log,
                 first_seq=record.seq + 1,
             )
@@ -218,6 +219,6 @@ class Runner:
                 )
             except Exception:
                 logger.exception("task %s: storing its stop failed", entry.record.id)
-            entry.cancelled.set()
+            entry.cancel.cancel()
         for entry in remaining:
             entry.thread.join(_ENGINE_EXIT_WAIT_S)

@@ -5,36 +5,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
 
 from tesk.backends.local.launcher import (
     Bind,
     ExecutorUser,
-    Launched,
     Launcher,
     LaunchRefused,
     LaunchSpec,
 )
 from tesk.backends.local.layout import TaskDir, check_task_id
 from tesk.backends.local.logtail import read_tail
-from tesk.backends.local.stager import Stager
-from tesk.filer.stopping import stop_when
-from tesk.taskmaster.runtime import (
-    ExecutorResult,
-    InputsStaged,
-    OutputsStaged,
-    RuntimeFailure,
-    StageError,
-)
-from tesk.taskmaster.volumes import host_path, mount_points, within
+from tesk.engine.cancellation import Cancellation
+from tesk.engine.runtime import ExecutorResult, RuntimeFailure
+from tesk.engine.stages import InputsStaged, OutputsStaged, Stager
+from tesk.engine.volumes import host_path, mount_points, within
 from tesk.tes.models import Executor, Resources, Task, timestamp
-
-T = TypeVar("T")
-
-_CANCEL_POLL_S = 0.05
 
 
 class LocalRuntime:
@@ -54,9 +41,6 @@ class LocalRuntime:
         self._labels = dict(labels or {})
         self._tail_bytes = log_tail_bytes
         self._user = user
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
-        self._current: Launched | None = None
         self._mounts: list[str] = []
         self._noted = False
 
@@ -76,34 +60,33 @@ class LocalRuntime:
         for point in self._mounts:
             self._host(point).mkdir(parents=True, exist_ok=True)
 
-    def stage_inputs(self, task: Task) -> InputsStaged:
-        staged = self._interruptible(
-            "input staging", lambda: self._stager.stage_inputs(task, self._dir.volume)
-        )
+    def stage_inputs(self, task: Task, cancel: Cancellation) -> InputsStaged:
+        staged = self._stager.stage_inputs(task, self._dir.volume, cancel)
         if self._user is not None:
             _chown_tree(self._dir.volume, self._user)
         return staged
 
     def run_executor(
-        self, task: Task, index: int, executor: Executor, resources: Resources | None
+        self,
+        task: Task,
+        index: int,
+        executor: Executor,
+        resources: Resources | None,
+        cancel: Cancellation,
     ) -> ExecutorResult:
         spec = self._spec(task, index, executor, resources)
         start = timestamp()
-        with self._lock:
-            if self._cancelled.is_set():
-                raise RuntimeFailure("the task was cancelled")
-            try:
-                launched = self._launcher.launch(spec)
-            except LaunchRefused as exc:
-                raise RuntimeFailure(str(exc)) from exc
-            except OSError as exc:
-                raise RuntimeFailure(f"{self._launcher.name} could not be started: {exc}") from exc
-            self._current = launched
+        cancel.check()
         try:
+            launched = self._launcher.launch(spec)
+        except LaunchRefused as exc:
+            raise RuntimeFailure(str(exc)) from exc
+        except OSError as exc:
+            raise RuntimeFailure(f"{self._launcher.name} could not be started: {exc}") from exc
+        # A cancel kills the executor's processes; the wait then returns at once.
+        with cancel.on_cancel(launched.kill):
             outcome = launched.wait()
-        finally:
-            with self._lock:
-                self._current = None
+        cancel.check()
         end = timestamp()
         if outcome.failure is not None:
             raise RuntimeFailure(f"{self._launcher.name}: {outcome.failure}")
@@ -117,27 +100,15 @@ class LocalRuntime:
             system_logs=self._runtime_notes(task),
         )
 
-    def stage_outputs(self, task: Task, executors_failed: bool) -> OutputsStaged:
-        return self._interruptible(
-            "output staging",
-            lambda: self._stager.stage_outputs(task, self._dir.volume, executors_failed),
-        )
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        with self._lock:
-            current = self._current
-        if current is not None:
-            current.kill()
+    def stage_outputs(
+        self, task: Task, executors_failed: bool, cancel: Cancellation
+    ) -> OutputsStaged:
+        return self._stager.stage_outputs(task, self._dir.volume, executors_failed, cancel)
 
     def cleanup(self) -> None:
-        try:
-            shutil.rmtree(self._dir.root)
-        except FileNotFoundError:
-            return
-        except OSError:
-            # A cancelled transfer may still be writing into it; it removes the rest when done.
-            shutil.rmtree(self._dir.root)
+        shutil.rmtree(self._dir.root, ignore_errors=True)
+        if self._dir.root.exists():
+            shutil.rmtree(self._dir.root)  # says why it cannot
 
     def _host(self, path: str) -> Path:
         try:
@@ -225,36 +196,6 @@ class LocalRuntime:
         ):
             notes.append(f"the {name} runtime does not enforce cpu_cores and ram_gb limits")
         return tuple(notes)
-
-    def _interruptible(self, what: str, work: Callable[[], T]) -> T:
-        """Run a filer stage in a helper thread that a cancel stops waiting for.
-
-        A transfer cannot be interrupted from outside: a cancelled stage ends after the file
-        under way (stop_when), and whatever it wrote is removed when it does.
-        """
-        results: list[T] = []
-        errors: list[BaseException] = []
-        finished = threading.Event()
-
-        def target() -> None:
-            try:
-                with stop_when(self._cancelled):
-                    results.append(work())
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                finished.set()
-                if self._cancelled.is_set():
-                    shutil.rmtree(self._dir.root, ignore_errors=True)
-
-        helper = threading.Thread(target=target, name=f"tesk-{what}", daemon=True)
-        helper.start()
-        while not finished.wait(_CANCEL_POLL_S):
-            if self._cancelled.is_set():
-                raise StageError(f"{what} interrupted: the task was cancelled")
-        if errors:
-            raise errors[0]
-        return results[0]
 
 
 def _chown_tree(root: Path, user: ExecutorUser) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from tesk.engine.cancellation import Cancellation
 from tesk.filer.base import PartialUploadError, TransferError
 from tesk.filer.localfs import local_files
-from tesk.filer.stopping import check_stopped
 from tesk.filer.urls import join_url
 
 # Size of one socket read or write when streaming. Measured on loopback: 1 MiB reads run about
@@ -21,7 +21,13 @@ def stream_block(chunk_bytes: int) -> int:
 
 
 class TransferBase:
-    """Directory uploads as one upload_file per file; transfers with sessions override it."""
+    """Directory uploads as one upload_file per file; transfers with sessions override it.
+
+    `cancel` is the cancellation of the stage the transfer serves: every transfer checks it
+    between files and while it moves data.
+    """
+
+    cancel: Cancellation
 
     def upload_file(self, src: Path, url: str) -> None:
         raise NotImplementedError
@@ -33,7 +39,7 @@ class TransferBase:
         for relative, path in local_files(src) if files is None else files:
             target = join_url(url, relative)
             try:
-                check_stopped()
+                self.cancel.check()
                 self.upload_file(path, target)
             except TransferError as error:
                 raise PartialUploadError(str(error), uploaded) from error

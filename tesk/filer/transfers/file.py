@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from tesk.engine.cancellation import Cancellation
 from tesk.filer.base import TransferError
 from tesk.filer.localfs import (
     copy_file,
@@ -55,8 +56,9 @@ def file_url_path(url: str, roots: Sequence[Path]) -> Path:
 class FileTransfer(TransferBase):
     schemes: tuple[str, ...] = ("file",)
 
-    def __init__(self, roots: Sequence[Path]) -> None:
+    def __init__(self, roots: Sequence[Path], cancel: Cancellation) -> None:
         self._roots = list(roots)
+        self.cancel = cancel
 
     def _path(self, url: str) -> Path:
         """The checked path of `url` with its symlinks resolved; TransferError if it escapes."""
@@ -83,7 +85,7 @@ class FileTransfer(TransferBase):
             raise TransferError(f"{redact(url)}: not found")
         try:
             with partial_file(dest) as temporary:
-                copy_file(src, temporary)
+                copy_file(src, temporary, self.cancel)
         except OSError as error:
             raise TransferError(f"{redact(url)}: {error.strerror or error}") from error
 
@@ -102,8 +104,9 @@ class FileTransfer(TransferBase):
             for name in directories:
                 destination(dest, name).mkdir(parents=True, exist_ok=True)
             for name, path in files:
+                self.cancel.check()
                 with partial_file(destination(dest, name)) as temporary:
-                    copy_file(path, temporary)
+                    copy_file(path, temporary, self.cancel)
         except OSError as error:
             raise TransferError(f"{redact(url)}: {error.strerror or error}") from error
 
@@ -113,7 +116,7 @@ class FileTransfer(TransferBase):
             raise TransferError(f"{redact(url)} is a directory; cannot write a file there")
         try:
             with partial_file(target) as temporary:
-                copy_file(src, temporary)
+                copy_file(src, temporary, self.cancel)
         except OSError as error:
             raise TransferError(f"{redact(url)}: {error.strerror or error}") from error
 

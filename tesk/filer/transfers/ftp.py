@@ -19,13 +19,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from tesk.filer.base import PartialUploadError, TransferError, TransientTransferError
 from tesk.filer.localfs import destination, local_files, partial_file
 from tesk.filer.retry import Retrier
-from tesk.filer.stopping import check_stopped
 from tesk.filer.transfers.common import TransferBase, os_reason, stream_block
 from tesk.filer.urls import join_url, redact
 
@@ -139,8 +138,18 @@ class FtpTransfer(TransferBase):
 
     def __init__(self, retry: Retrier, chunk_bytes: int, timeout_s: float) -> None:
         self._retry = retry
+        self.cancel = retry.cancel
         self._block = stream_block(chunk_bytes)
         self._timeout = timeout_s
+
+    def _write_checked(self, out: BinaryIO) -> Callable[[bytes], None]:
+        """`out.write` that first stops the transfer once the stage is cancelled."""
+
+        def write(block: bytes) -> None:
+            self.cancel.check()
+            out.write(block)
+
+        return write
 
     def connect(self, location: FtpLocation) -> ftplib.FTP:
         ftp: ftplib.FTP
@@ -233,7 +242,7 @@ class FtpTransfer(TransferBase):
 
     def _retrieve(self, ftp: ftplib.FTP, path: str, dest: Path) -> None:
         with partial_file(dest) as temporary, temporary.open("wb") as out:
-            ftp.retrbinary(f"RETR {path}", out.write, blocksize=self._block)
+            ftp.retrbinary(f"RETR {path}", self._write_checked(out), blocksize=self._block)
 
     def download_file(self, url: str, dest: Path) -> None:
         with self._session(url) as (session, location):
@@ -278,7 +287,10 @@ class FtpTransfer(TransferBase):
             self._make_directories(ftp, parent)
             session.made.add(parent)
         with src.open("rb") as data:
-            ftp.storbinary(f"STOR {path}", data, blocksize=self._block)
+            # storbinary calls back after each block it sent: a cancel stops it there.
+            ftp.storbinary(
+                f"STOR {path}", data, blocksize=self._block, callback=lambda _: self.cancel.check()
+            )
 
     @staticmethod
     def _make_directories(ftp: ftplib.FTP, path: str) -> None:
@@ -306,7 +318,7 @@ class FtpTransfer(TransferBase):
                 target = join_url(url, relative)
                 remote = posixpath.join(location.path, relative)
                 try:
-                    check_stopped()
+                    self.cancel.check()
                     self._upload_one(session, path, target, remote)
                 except TransferError as error:
                     raise PartialUploadError(str(error), uploaded) from error

@@ -9,16 +9,20 @@ directory outputs become one PUT per file.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import socket
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import requests
 import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from tesk.filer.base import TransferError, TransientTransferError
 from tesk.filer.localfs import partial_file
@@ -26,6 +30,9 @@ from tesk.filer.network import BlockedHostError, GuardedAdapter, Network
 from tesk.filer.retry import Retrier
 from tesk.filer.transfers.common import TransferBase, os_reason, stream_block
 from tesk.filer.urls import redact
+
+if TYPE_CHECKING:  # the connection types urllib3's pools are annotated with
+    from urllib3._base_connection import BaseHTTPConnection, BaseHTTPSConnection
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 507})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
@@ -79,15 +86,46 @@ def _request_error(error: Exception, url: str) -> TransferError:
 
 class _BlockAdapter(GuardedAdapter):
     """Refuses blocked networks on every request and redirect (see GuardedAdapter); sends
-    request bodies in larger blocks than urllib3's 16 KiB (several times faster)."""
+    request bodies in larger blocks than urllib3's 16 KiB (several times faster); keeps track of
+    its connections so that a cancel can break off a request that waits on the network."""
 
     def __init__(self, blocksize: int, blocked: Sequence[Network]) -> None:
         self._blocksize = blocksize
+        self._connections: weakref.WeakSet[BaseHTTPConnection] = weakref.WeakSet()
         super().__init__(blocked)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["blocksize"] = self._blocksize
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _tracking_pools(self._connections)
+
+    def shut_down(self) -> None:
+        """Shut down every open connection: a read or write blocked on one fails at once."""
+        for connection in list(self._connections):
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracking_pools(
+    connections: weakref.WeakSet[BaseHTTPConnection],
+) -> dict[str, type[HTTPConnectionPool]]:
+    """Connection pools that add every connection they open to `connections`."""
+
+    class Pool(HTTPConnectionPool):
+        def _new_conn(self) -> BaseHTTPConnection:
+            connection = super()._new_conn()
+            connections.add(connection)
+            return connection
+
+    class TlsPool(HTTPSConnectionPool):
+        def _new_conn(self) -> BaseHTTPSConnection:
+            connection = super()._new_conn()
+            connections.add(connection)
+            return connection
+
+    return {"http": Pool, "https": TlsPool}
 
 
 class HttpTransfer(TransferBase):
@@ -101,6 +139,7 @@ class HttpTransfer(TransferBase):
         blocked: Sequence[Network] = (),
     ) -> None:
         self._retry = retry
+        self.cancel = retry.cancel
         self._block = stream_block(chunk_bytes)
         self._timeout = timeout_s
         self._blocked = list(blocked)
@@ -117,18 +156,28 @@ class HttpTransfer(TransferBase):
             self._local.session = session
         return session
 
+    def _interrupt(self, session: requests.Session) -> None:
+        for adapter in session.adapters.values():
+            if isinstance(adapter, _BlockAdapter):
+                adapter.shut_down()
+
     def download_file(self, url: str, dest: Path) -> None:
         self._retry.run(lambda: self._get(url, dest))
 
     def _get(self, url: str, dest: Path) -> None:
+        session = self._session()
         try:
-            with self._session().get(url, stream=True, timeout=self._timeout) as response:
+            with (
+                self.cancel.on_cancel(lambda: self._interrupt(session)),
+                session.get(url, stream=True, timeout=self._timeout) as response,
+            ):
                 if response.status_code >= 300:
                     raise _status_error(response, url)
                 announced = response.headers.get("Content-Length")
                 received = 0
                 with partial_file(dest) as temporary, temporary.open("wb") as out:
                     for chunk in response.raw.stream(self._block, decode_content=False):
+                        self.cancel.check()
                         out.write(chunk)
                         received += len(chunk)
                     if announced is not None and announced.isdigit() and received != int(announced):
@@ -139,6 +188,7 @@ class HttpTransfer(TransferBase):
         except TransferError:
             raise
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            self.cancel.check()  # the cancel broke the connection: no failure of the server
             raise _request_error(error, url) from error
 
     def download_directory(self, url: str, dest: Path) -> None:
@@ -151,12 +201,16 @@ class HttpTransfer(TransferBase):
 
     def _put(self, src: Path, url: str) -> None:
         target = url
+        session = self._session()
         try:
             for _ in range(MAX_REDIRECTS + 1):
-                with src.open("rb") as body:
+                with (
+                    src.open("rb") as body,
+                    self.cancel.on_cancel(lambda: self._interrupt(session)),
+                ):
                     size = src.stat().st_size
                     # An empty file object would make requests switch to chunked encoding.
-                    response = self._session().put(
+                    response = session.put(
                         target,
                         data=body if size else b"",
                         headers={"Content-Length": str(size)},
@@ -174,6 +228,7 @@ class HttpTransfer(TransferBase):
         except TransferError:
             raise
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            self.cancel.check()
             raise _request_error(error, url) from error
         raise TransferError(f"{redact(url)}: more than {MAX_REDIRECTS} redirects")
 

@@ -33,7 +33,6 @@ from s3transfer.subscribers import BaseSubscriber
 from tesk.filer.base import PartialUploadError, TransferError, TransientTransferError
 from tesk.filer.localfs import commit, destination, local_files, new_partial, partial_file
 from tesk.filer.retry import Retrier
-from tesk.filer.stopping import check_stopped
 from tesk.filer.transfers.common import TransferBase
 from tesk.filer.urls import join_url
 
@@ -144,7 +143,7 @@ class _Window:
 
     def _finish(self, pending: _Pending) -> None:
         try:
-            pending.future.result()
+            self._transfer.wait(pending.future)
         except _S3_ERRORS as error:
             pending.out.close()
             pending.temporary.unlink(missing_ok=True)
@@ -178,6 +177,7 @@ class S3Transfer(TransferBase):
 
     def __init__(self, retry: Retrier, chunk_bytes: int, timeout_s: float) -> None:
         self._retry = retry
+        self.cancel = retry.cancel
         self._timeout = timeout_s
         self._transfer_config = TransferConfig(
             multipart_threshold=chunk_bytes,
@@ -220,9 +220,20 @@ class S3Transfer(TransferBase):
             try:
                 return operation()
             except _S3_ERRORS as error:
+                self.cancel.check()
                 raise _error(error, url) from error
 
         return self._retry.run(attempt)
+
+    def wait(self, future: TransferFuture) -> None:
+        """The transfer's end; a cancel meanwhile stops it after the part under way."""
+        with self.cancel.on_cancel(future.cancel):
+            try:
+                future.result()
+            except Exception:
+                self.cancel.check()
+                raise
+        self.cancel.check()
 
     @contextmanager
     def _manager(self) -> Iterator[TransferManager]:
@@ -283,7 +294,7 @@ class S3Transfer(TransferBase):
 
         def fetch() -> None:
             with partial_file(dest) as temporary, temporary.open("wb") as out:
-                manager.download(bucket, key, out, subscribers=subscribers).result()
+                self.wait(manager.download(bucket, key, out, subscribers=subscribers))
 
         self._call(url, fetch)
 
@@ -324,7 +335,7 @@ class S3Transfer(TransferBase):
         bucket, key = self._location(url)
         if not key or key.endswith("/"):
             raise TransferError(f"{url} names a directory (no object key); cannot write a file")
-        self._call(url, lambda: manager.upload(str(src), bucket, key).result())
+        self._call(url, lambda: self.wait(manager.upload(str(src), bucket, key)))
 
     def upload_file(self, src: Path, url: str) -> None:
         with self._manager() as manager:
@@ -338,7 +349,7 @@ class S3Transfer(TransferBase):
             for relative, path in local_files(src) if files is None else files:
                 target = join_url(url, relative)
                 try:
-                    check_stopped()
+                    self.cancel.check()
                     self._put(manager, path, target)
                 except TransferError as error:
                     raise PartialUploadError(str(error), uploaded) from error

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tesk.filer import Filer, StageError
+from tesk.engine.stages import StageError
+from tesk.filer import Filer
 from tesk.tes.models import FileType
 from tests.fixtures.servers import FtpServer, self_signed_certificate, tls_available
 from tests.integration.filer.helpers import make_task, put, random_bytes, tree

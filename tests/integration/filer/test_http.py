@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tesk.config import FilerConfig
-from tesk.filer import Filer, StageError
+from tesk.engine.stages import StageError
+from tesk.filer import Filer
 from tesk.filer.localfs import PARTIAL_PREFIX
 from tesk.tes.models import FileType
 from tests.fixtures.servers import HttpServer

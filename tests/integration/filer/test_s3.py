@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tesk.config import FilerConfig
-from tesk.filer import Filer, StageError
+from tesk.engine.stages import StageError
+from tesk.filer import Filer
 from tesk.tes.models import FileType
 from tests.fixtures.servers import HttpServer, S3Bucket
 from tests.integration.filer.helpers import make_task, put, random_bytes, tree
