@@ -24,12 +24,11 @@ from tesk.observability.recording import Recorder, TaskEnded
 from tesk.store.base import TaskPage, TaskQuery, TaskRecord, TaskStore
 from tesk.tes.models import TaskLog
 from tesk.tes.progress import Progress
-from tesk.tes.states import TERMINAL, State
+from tesk.tes.states import FAILED, STARTED, TERMINAL, State
 
 logger = logging.getLogger("tesk.tasks")
 
 _REMEMBERED = 10_000
-_STARTED = frozenset({State.INITIALIZING, State.RUNNING})
 
 
 class ObservedStore:
@@ -107,7 +106,7 @@ class ObservedStore:
     def _record(self, record: TaskRecord, before: State | None) -> None:
         now = time.time()
         start = _epoch(record.log.start_time) if record.log is not None else None
-        if before == State.QUEUED and record.state in _STARTED:
+        if before == State.QUEUED and record.state in STARTED:
             self._recorder.task_started(max(0.0, now - record.created_us / 1e6))
         elif before == State.QUEUED and record.state in TERMINAL and start is not None:
             # The start went unseen (a report was skipped): the engine's log says when.
@@ -169,7 +168,7 @@ def _log_change(record: TaskRecord, before: State | None) -> None:
 
 def _reason(record: TaskRecord) -> str | None:
     """The last system log line of a task that failed, which says why."""
-    if record.state not in (State.SYSTEM_ERROR, State.EXECUTOR_ERROR, State.PREEMPTED):
+    if record.state not in FAILED:
         return None
     lines = record.log.system_logs if record.log is not None else None
     return lines[-1] if lines else None

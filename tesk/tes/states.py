@@ -26,6 +26,15 @@ TERMINAL: frozenset[State] = frozenset(
 ACTIVE: frozenset[State] = frozenset({State.QUEUED, State.INITIALIZING, State.RUNNING})
 """States in which a task may still make progress (CANCELING only winds down)."""
 
+STARTED: frozenset[State] = frozenset({State.INITIALIZING, State.RUNNING})
+"""Active states of a task that a backend has taken up: something runs it."""
+
+UNFINISHED: frozenset[State] = ACTIVE | {State.CANCELING}
+"""Every state but the final ones: the backend still owns something of the task."""
+
+FAILED: frozenset[State] = frozenset({State.EXECUTOR_ERROR, State.SYSTEM_ERROR, State.PREEMPTED})
+"""Final states of a task that did not complete and was not cancelled."""
+
 _ENDINGS = frozenset({State.COMPLETE, State.EXECUTOR_ERROR, State.SYSTEM_ERROR, State.PREEMPTED})
 
 # Progress may skip states (a report can be lost or coalesced), but never goes back; a task that is

@@ -44,13 +44,12 @@ from tesk.backends.kubernetes.status import (
 from tesk.config import KubernetesConfig
 from tesk.store.base import TaskStore
 from tesk.tes.progress import Progress
-from tesk.tes.states import State, is_terminal
+from tesk.tes.states import UNFINISHED, State, is_terminal
 
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-UNFINISHED = frozenset({State.QUEUED, State.INITIALIZING, State.RUNNING, State.CANCELING})
 # A taskmaster pod not running this long after its Job was made may have been refused: the
 # Job's events are read (then every REFUSAL_CHECK_EVERY_S) until it runs or the timeout ends it.
 REFUSAL_CHECK_AFTER_S = 5.0

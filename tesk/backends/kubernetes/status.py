@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from tesk.tes.states import State
+from tesk.tes.states import ACTIVE, State
 
 Obj = dict[str, Any]
 
@@ -212,7 +212,7 @@ def settle_state(stored: State, outcome: JobOutcome | None) -> tuple[State, str]
         if outcome is None:
             return State.CANCELED, "the task's Job and everything it owned are deleted"
         return None
-    if stored not in (State.QUEUED, State.INITIALIZING, State.RUNNING):
+    if stored not in ACTIVE:
         return None
     if outcome is None:
         return State.SYSTEM_ERROR, "the taskmaster Job disappeared before the task finished"

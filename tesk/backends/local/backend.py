@@ -87,7 +87,7 @@ class LocalBackend:
 
     @property
     def launcher(self) -> Launcher | None:
-        """The runtime executors run in, once started."""
+        """The launcher that starts executors (docker, podman or bwrap), once started."""
         return self._launcher
 
     # -- API side: called in every API process ------------------------------------------------
@@ -111,7 +111,7 @@ class LocalBackend:
         return ()
 
     def check_task(self, task: Task) -> None:
-        """Container runtimes take what they are given; their own errors say what is wrong."""
+        """Launchers take what they are given; their own errors say what is wrong."""
 
     def check_backend_parameters(self, parameters: Mapping[str, str]) -> None:
         return None

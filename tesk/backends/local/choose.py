@@ -1,4 +1,5 @@
-"""Which runtime runs the executors: the configured one, or the first that works (`auto`)."""
+"""Which launcher starts the executors (config `local.runtime`): the configured one, or the first
+that works (`auto`)."""
 
 from __future__ import annotations
 

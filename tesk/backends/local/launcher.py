@@ -27,11 +27,11 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class LauncherUnavailable(Exception):
-    """This kind of runtime cannot run executors here; the message says why."""
+    """This launcher cannot start executors here; the message says why."""
 
 
 class LaunchRefused(Exception):
-    """This executor cannot be run by this runtime (a path it cannot mount...)."""
+    """This launcher cannot start this executor (a path it cannot mount...)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class LaunchSpec:
 class Outcome:
     """How a launched executor ended.
 
-    `failure` is set when the runtime could not run the command at all (no such image, a mount
+    `failure` is set when the launcher could not run the command at all (no such image, a mount
     it could not make); `reason` explains an exit beyond its code (killed by a signal).
     """
 
@@ -139,7 +139,7 @@ class Launcher(Protocol):
     enforces_resources: bool  # cpu_cores and ram_gb
 
     def check(self) -> None:
-        """Raise LauncherUnavailable when this runtime cannot run executors here."""
+        """Raise LauncherUnavailable when this launcher cannot start executors here."""
 
     def launch(self, spec: LaunchSpec) -> Launched:
         """Start the executor. Raises LaunchRefused."""

@@ -20,14 +20,13 @@ from tesk.engine.runtime import Runtime
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
-from tesk.tes.states import State, is_terminal
+from tesk.tes.states import STARTED, State, is_terminal
 
 logger = logging.getLogger(__name__)
 
 STOPPED_REASON = "TESK stopped while the task was running; it was not restarted"
 LOST_REASON = "the runner lost track of the task (its final state could not be stored)"
 
-_HELD = frozenset({State.INITIALIZING, State.RUNNING})
 _ENGINE_EXIT_WAIT_S = 30.0
 
 
@@ -92,12 +91,12 @@ class Runner:
 
     def recover(self) -> None:
         """Settle the tasks a dead process of this runner held; QUEUED ones are simply claimed."""
-        for record in self._store.find(_HELD, worker=self.runner_id):
+        for record in self._store.find(STARTED, worker=self.runner_id):
             logger.warning("task %s was left %s by a stopped runner", record.id, record.state)
             self._store.update(
                 record.id,
                 Progress(State.SYSTEM_ERROR, system_logs=(STOPPED_REASON,)),
-                expected=_HELD,
+                expected=STARTED,
             )
         for record in self._store.find({State.CANCELING}, worker=self.runner_id):
             self._store.update(record.id, Progress(State.CANCELED), expected={State.CANCELING})
@@ -129,12 +128,14 @@ class Runner:
 
     def _fail_orphans(self) -> None:
         """Tasks held here that no engine runs (their final report was lost)."""
-        for record in self._store.find(_HELD, worker=self.runner_id):
+        for record in self._store.find(STARTED, worker=self.runner_id):
             with self._lock:
                 if record.id in self._running:
                     continue
             self._store.update(
-                record.id, Progress(State.SYSTEM_ERROR, system_logs=(LOST_REASON,)), expected=_HELD
+                record.id,
+                Progress(State.SYSTEM_ERROR, system_logs=(LOST_REASON,)),
+                expected=STARTED,
             )
 
     def _claim(self) -> None:
@@ -186,7 +187,7 @@ class Runner:
                         State.SYSTEM_ERROR,
                         system_logs=(f"the task could not be started: {exc}",),
                     ),
-                    expected=_HELD,
+                    expected=STARTED,
                 )
             except Exception:
                 logger.exception("task %s: storing its failure failed", record.id)
@@ -215,7 +216,7 @@ class Runner:
                 self._store.update(
                     entry.record.id,
                     Progress(State.SYSTEM_ERROR, system_logs=(STOPPED_REASON,)),
-                    expected=_HELD,
+                    expected=STARTED,
                 )
             except Exception:
                 logger.exception("task %s: storing its stop failed", entry.record.id)
