@@ -20,10 +20,11 @@ from tesk.auth.identity import Identity
 from tesk.backends.base import ComputeBackend
 from tesk.config import LimitsConfig, ServiceInfoConfig
 from tesk.store.base import Cursor, StoreUnavailable, TaskQuery, TaskRecord, TaskStore
+from tesk.store.state_union import list_in_states
 from tesk.tes.errors import InvalidRequest, ServiceUnavailable, TaskNotFound
 from tesk.tes.models import Task, TaskLog, View, timestamp
 from tesk.tes.progress import Progress
-from tesk.tes.states import ACTIVE, State
+from tesk.tes.states import ACTIVE, State, as_tes_1_0, shown_to_tes_1_0_as
 from tesk.tes.validation import (
     TaskLimits,
     check_task,
@@ -179,14 +180,20 @@ class TesService:
     # -- GetTask, ListTasks -------------------------------------------------------------------
 
     def get(
-        self, task_id: str, view: str | None = None, caller: Identity | None = None
+        self,
+        task_id: str,
+        view: str | None = None,
+        caller: Identity | None = None,
+        *,
+        tes_1_0_client: bool = False,
     ) -> dict[str, Any]:
+        """The task in `view`; a TES 1.0 client is shown TES 1.0 states (TES_1_0_STATES)."""
         chosen = parse_view(view)
         with _store_available():
             record = self._store.get(task_id)
         if record is None or not _may_see(caller, record):
             raise TaskNotFound(task_id)
-        return self._render(record, chosen)
+        return self._render(record, chosen, tes_1_0_client)
 
     def list_tasks(
         self,
@@ -199,20 +206,29 @@ class TesService:
         tag_keys: Sequence[str] = (),
         tag_values: Sequence[str] = (),
         caller: Identity | None = None,
+        tes_1_0_client: bool = False,
     ) -> dict[str, Any]:
+        """A page of tasks; a TES 1.0 client filters by, and is shown, TES 1.0 states."""
         chosen = parse_view(view)
+        wanted = parse_state(state)
         query = TaskQuery(
             page_size=parse_page_size(page_size),
             after=decode_page_token(page_token) if page_token else None,
             name_prefix=name_prefix or None,
-            state=parse_state(state),
+            state=wanted,
             tags=tag_filter(tag_keys, tag_values),
             owner=caller.subject if caller is not None and not caller.admin else None,
             with_documents=chosen is not View.MINIMAL,
         )
         with _store_available():
-            page = self._store.list_tasks(query)
-        response: dict[str, Any] = {"tasks": [self._render(r, chosen) for r in page.records]}
+            if tes_1_0_client and wanted is not None:
+                # `state=SYSTEM_ERROR` finds the tasks this client is shown as SYSTEM_ERROR.
+                page = list_in_states(self._store, query, shown_to_tes_1_0_as(wanted))
+            else:
+                page = self._store.list_tasks(query)
+        response: dict[str, Any] = {
+            "tasks": [self._render(r, chosen, tes_1_0_client) for r in page.records]
+        }
         if page.next_cursor is not None:
             response["next_page_token"] = encode_page_token(page.next_cursor)
         return response
@@ -290,12 +306,13 @@ class TesService:
         with _store_available():
             self._store.ping()
 
-    def _render(self, record: TaskRecord, view: View) -> dict[str, Any]:
+    def _render(self, record: TaskRecord, view: View, tes_1_0_client: bool) -> dict[str, Any]:
         log = record.log
         if self._expose_owner and record.owner is not None and view is not View.MINIMAL:
             log = log.model_copy(deep=True) if log is not None else TaskLog()
             log.metadata = {**(log.metadata or {}), "owner": record.owner}
-        return render(view, task_id=record.id, state=record.state, task=record.task, log=log)
+        state = as_tes_1_0(record.state) if tes_1_0_client else record.state
+        return render(view, task_id=record.id, state=state, task=record.task, log=log)
 
 
 def _may_see(caller: Identity | None, record: TaskRecord) -> bool:

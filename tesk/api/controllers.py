@@ -10,6 +10,9 @@ from tesk.api.context import service
 from tesk.api.security import current_caller
 from tesk.service import LEGACY_SERVICE_INFO_ID
 
+LEGACY_BASE_PATH = "/v1"
+"""Where TES 1.0 clients (py-tes 0.4, the Snakemake and Toil plugins) find the API."""
+
 
 def GetServiceInfo() -> dict[str, Any]:
     return service().service_info()
@@ -34,6 +37,7 @@ def ListTasks(
         tag_keys=_as_list(tag_key),
         tag_values=_as_list(tag_value),
         caller=current_caller(),
+        tes_1_0_client=_tes_1_0_client(),
     )
 
 
@@ -45,7 +49,7 @@ def GetTask(id: str, view: str | None = None) -> dict[str, Any]:
     # `GET /v1/tasks/service-info` is where TES 0.3 clients (py-tes 0.4) look for service-info.
     if id == LEGACY_SERVICE_INFO_ID:
         return service().legacy_service_info()
-    return service().get(id, view, current_caller())
+    return service().get(id, view, current_caller(), tes_1_0_client=_tes_1_0_client())
 
 
 def CancelTask(id: str) -> dict[str, Any]:
@@ -59,3 +63,8 @@ def _as_list(value: list[str] | str | None) -> list[str]:
     if isinstance(value, str):
         return [value]
     return list(value)
+
+
+def _tes_1_0_client() -> bool:
+    # Connexion registers each API of the FOCA config as a blueprint named after its base path.
+    return request.blueprint == LEGACY_BASE_PATH

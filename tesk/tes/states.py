@@ -35,6 +35,17 @@ UNFINISHED: frozenset[State] = ACTIVE | {State.CANCELING}
 FAILED: frozenset[State] = frozenset({State.EXECUTOR_ERROR, State.SYSTEM_ERROR, State.PREEMPTED})
 """Final states of a task that did not complete and was not cancelled."""
 
+TES_1_0_STATES: dict[State, State] = {
+    # Still winding down: a client waiting for a final state must keep waiting.
+    State.CANCELING: State.RUNNING,
+    # Final, and not the task's own fault: the nearest TES 1.0 ending.
+    State.PREEMPTED: State.SYSTEM_ERROR,
+}
+"""What TES 1.0 clients (under /v1) are shown for the TES 1.1 states they cannot parse.
+
+TES 1.0 had neither CANCELING nor PREEMPTED; docs/api.md says why these stand in for them.
+"""
+
 _ENDINGS = frozenset({State.COMPLETE, State.EXECUTOR_ERROR, State.SYSTEM_ERROR, State.PREEMPTED})
 
 # Progress may skip states (a report can be lost or coalesced), but never goes back; a task that is
@@ -64,3 +75,13 @@ def can_transition(current: State, new: State) -> bool:
 def previous_states(new: State) -> frozenset[State]:
     """Every state from which `new` may be reached, for compare-and-set updates."""
     return frozenset(s for s in State if can_transition(s, new))
+
+
+def as_tes_1_0(state: State) -> State:
+    """`state` as a TES 1.0 client is shown it."""
+    return TES_1_0_STATES.get(state, state)
+
+
+def shown_to_tes_1_0_as(state: State) -> frozenset[State]:
+    """The states a TES 1.0 client is shown as `state` (none for CANCELING and PREEMPTED)."""
+    return frozenset(s for s in State if as_tes_1_0(s) == state)
