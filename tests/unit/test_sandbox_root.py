@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tesk.backends.local.sandbox_root import PathRefused, directories_to_open, resolve
+from tesk.backends.local.sandbox_root import PathRefused, directory_to_open, resolve
 
 
 @pytest.fixture
@@ -41,21 +41,20 @@ def test_a_symlink_loop_is_refused(tree: Path) -> None:
         resolve(f"{tree}/loop/x", [])
 
 
-def test_every_host_directory_down_to_a_missing_path_is_opened(tree: Path) -> None:
-    opened = directories_to_open(f"{tree}/real/dir/new/deeper")
-    parts = Path(tree, "real", "dir").parts
-    assert opened == ["/" + "/".join(parts[1:i]) for i in range(2, len(parts) + 1)]
+def test_the_deepest_host_directory_on_the_way_to_a_missing_path_is_opened(tree: Path) -> None:
+    assert directory_to_open(f"{tree}/real/dir/new/deeper") == f"{tree}/real/dir"
+    assert directory_to_open(f"{tree}/real/new") == f"{tree}/real"
 
 
 def test_nothing_is_opened_for_a_path_the_host_has_or_a_new_top_level_one(tree: Path) -> None:
-    assert directories_to_open(f"{tree}/real/dir") == []
+    assert directory_to_open(f"{tree}/real/dir") is None
     missing_top = "/tesk-no-such-top-level-dir"
     assert not os.path.lexists(missing_top)
-    assert directories_to_open(f"{missing_top}/x") == []
+    assert directory_to_open(f"{missing_top}/x") is None
 
 
 def test_a_path_below_a_host_file_is_refused(tree: Path) -> None:
     with pytest.raises(PathRefused, match=f"{tree}/real/file is a file on the host"):
-        directories_to_open(f"{tree}/real/file/x")
+        directory_to_open(f"{tree}/real/file/x")
     with pytest.raises(PathRefused, match="is a file on the host"):
-        directories_to_open(f"{tree}/real/file")
+        directory_to_open(f"{tree}/real/file")

@@ -34,7 +34,7 @@ from tesk.backends.local.launcher import (
 from tesk.backends.local.proctable import kill_with
 from tesk.backends.local.sandbox_root import (
     PathRefused,
-    directories_to_open,
+    directory_to_open,
     resolve,
     root_arguments,
 )
@@ -141,6 +141,7 @@ class BwrapLauncher:
             if not any(within(target, directory) for directory in own):
                 opened.update(_opened_for(target))
             binds.append((str(bind.host), target))
+        targets = [target for _, target in binds]
         workdir = self._workdir_arguments(spec, own, opened)
         args = root_arguments(opened, _OWN_ENTRIES, self._can_enter)
         args += ["--proc", "/proc", "--dev", "/dev"]
@@ -149,8 +150,13 @@ class BwrapLauncher:
         args += workdir
         for host, target in sorted(binds, key=lambda bind: bind[1]):  # outer before inner
             args += ["--bind", host, target]
-        # Last: the root tmpfs (and the directories opened in it) is not the task's to write.
-        return [*args, "--remount-ro", "/"]
+        # Last: the root tmpfs and the opened directories are not the task's to write (unless
+        # a mount point covers one: a remount would hit the task's bind on top of it).
+        args += ["--remount-ro", "/"]
+        for directory in sorted(opened):
+            if not any(within(directory, target) for target in targets):
+                args += ["--remount-ro", directory]
+        return args
 
     def _bind_target(self, path: str, own: Sequence[str]) -> str:
         """Where the mount point `path` is made in the sandbox. Raises LaunchRefused."""
@@ -221,11 +227,13 @@ class BwrapLauncher:
             kill_with(_token("--tmpfs") + _token(hidden)[1:])
 
 
-def _opened_for(target: str, what: str = "") -> list[str]:
+def _opened_for(target: str, what: str = "") -> set[str]:
+    """The host directory to open for `target`, if any (as a set, to update others with)."""
     try:
-        return directories_to_open(target)
+        directory = directory_to_open(target)
     except PathRefused as exc:
         raise LaunchRefused(f"{what}{exc}") from exc
+    return {directory} if directory else set()
 
 
 def _unbound_workdir(spec: LaunchSpec) -> str | None:

@@ -3,13 +3,14 @@
 A task may name any absolute path (`/data/x`, `/var/lib/cwl/stg1/x`, `/home/u/work`), and bwrap
 must create a mount point there before it can bind the task's directory at it. It cannot create
 anything inside a read-only bind of the host, and the host itself must never be written. So the
-root is a tmpfs, and each host directory on the way to a path that does not exist on the host is
-*opened*: the sandbox gets a directory of its own in its place, holding read-only binds of every
-entry of the host's (symlinks recreated), and the missing rest of the path is created in it. For
-`/var/lib/cwl/stg1` on a host with `/var/lib` but no `/var/lib/cwl`, `/` and `/var` and
-`/var/lib` are opened, so `/var/lib/dpkg` stays visible (read-only) and `/var/lib/cwl` is new.
-Only directories on the way to such a path are opened; a sandbox without one costs what it always
-did (the top-level entries).
+root is a tmpfs holding read-only binds of the host's top-level entries, and for a path that does
+not exist on the host, the deepest host directory on its way is *opened*: a tmpfs of the sandbox
+is mounted over it (mounting over a directory of a read-only bind writes nothing), holding
+read-only binds of every entry of the host's (symlinks recreated), and the missing rest of the
+path is created in it. For `/var/lib/cwl/stg1` on a host with `/var/lib` but no `/var/lib/cwl`,
+`/var/lib` is opened: `/var/lib/dpkg` stays visible (read-only), `/var/lib/cwl` is new, and the
+rest of `/var` is the host's bind as before. A sandbox without such a path costs what it always
+did (the top-level entries); one with costs a bind per entry of each opened directory.
 
 Why not copy-on-write overlays of the host directories (bubblewrap's `--overlay-src` /
 `--tmp-overlay`)? They came with bubblewrap 0.9; Debian 12 ships 0.8.0 without them. Where they
@@ -74,23 +75,22 @@ def resolve(path: str, own: Sequence[str]) -> str:
     return current
 
 
-def directories_to_open(target: str) -> list[str]:
-    """The host directories to open so that the missing directory `target` can be created.
+def directory_to_open(target: str) -> str | None:
+    """The host directory to open so that the missing directory `target` can be created in it.
 
     `target` is resolved (no host symlinks on its way). None when it exists on the host (a bind
     over it leaves the host's alone) or when its top-level directory does not (the root tmpfs
     takes it).
     """
-    opened: list[str] = []
-    current = "/"
+    deepest = "/"
     for part in target.strip("/").split("/"):
-        current = posixpath.join(current, part)
+        current = posixpath.join(deepest, part)
         if not os.path.lexists(current):
-            return opened
+            return None if deepest == "/" else deepest
         if not os.path.isdir(current):
             raise PathRefused(f"{target} cannot be created: {current} is a file on the host")
-        opened.append(current)
-    return []  # it exists
+        deepest = current
+    return None  # it exists
 
 
 def root_arguments(
@@ -104,7 +104,7 @@ def root_arguments(
     """
     args = ["--tmpfs", "/", *_entries("/", opened, skip)]
     for directory in sorted(opened):  # a directory sorts before what lies inside it
-        args += ["--perms", _mode(directory), "--dir", directory]
+        args += ["--perms", _mode(directory), "--tmpfs", directory]
         if can_enter(directory):
             args += _entries(directory, opened)
     return args
