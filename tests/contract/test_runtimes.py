@@ -32,7 +32,7 @@ from tesk.backends.local.runtime import LocalRuntime
 from tesk.config import LocalConfig
 from tesk.engine.cancellation import Cancellation, Cancelled
 from tesk.engine.runtime import ExecutorResult, RuntimeFailure
-from tesk.tes.models import Executor, Input, Resources, Task
+from tesk.tes.models import Executor, FileType, Input, Output, Resources, Task
 from tests.contract.kubernetes_sandbox import KubernetesSandbox, kubernetes_sandbox
 from tests.contract.runtime_steps import run_task
 from tests.fakes.fake_stager import FakeStager
@@ -282,6 +282,82 @@ def test_new_top_level_paths_are_shared_between_executors(box: AnyBox) -> None:
     assert box.run(task)[1].stdout_tail == "data\n"
 
 
+# Directories every Linux host has, as cwl-tes and other clients use them for task paths:
+# /var/lib/cwl/stg<uuid> for inputs, /var/spool/cwl as outdir and workdir. /var/run is a
+# symlink to /run on most hosts.
+HOST_DIRECTORIES = ["/var/lib", "/var/spool", "/opt", "/usr/local", "/home", "/var/run"]
+
+
+def host_listing(directories: list[str]) -> dict[str, tuple[list[str], int]]:
+    """What each host directory holds and when that last changed (its mtime)."""
+    listing = {}
+    for directory in directories:
+        if os.path.isdir(directory):
+            names = sorted(os.listdir(directory))
+            listing[directory] = (names, os.stat(directory).st_mtime_ns)
+    return listing
+
+
+@pytest.mark.parametrize("parent", HOST_DIRECTORIES)
+def test_every_kind_of_task_path_works_below_a_host_directory(box: AnyBox, parent: str) -> None:
+    base = f"{parent}/tesk-{uuid.uuid4().hex[:12]}"
+    before = host_listing([parent])
+    task = box.task(
+        box.executor(
+            f"tr a-z A-Z > out/upper.txt; cat {base}/ref/ref.txt; pwd >&2;"
+            f" echo scratch > {base}/scratch/note",
+            stdin=f"{base}/stg1/in.txt",
+            workdir=f"{base}/work",
+            stdout=f"{base}/logs/stdout",
+            stderr=f"{base}/logs/stderr",
+        ),
+        box.executor(
+            f"cat {base}/work/out/upper.txt {base}/scratch/note {base}/logs/stdout"
+            f" {base}/logs/stderr"
+        ),
+        inputs=[
+            Input(path=f"{base}/stg1/in.txt", content="some words\n"),
+            Input(path=f"{base}/ref/ref.txt", content="reference\n"),
+        ],
+        outputs=[Output(path=f"{base}/work/out/upper.txt", url="file:///unused")],
+        volumes=[f"{base}/scratch"],
+    )
+    first, second = box.run(task)
+    assert (first.exit_code, first.stdout_tail, first.stderr_tail) == (
+        0,
+        "reference\n",
+        f"{base}/work\n",
+    )
+    assert (second.exit_code, second.stdout_tail) == (
+        0,
+        f"SOME WORDS\nscratch\nreference\n{base}/work\n",
+    )
+    assert host_listing([parent]) == before
+    assert not os.path.lexists(base)
+
+
+def test_a_cwl_tes_task_completes(box: AnyBox) -> None:
+    # What cwl-tes sends: inputs staged under /var/lib/cwl/stg<uuid>, the outdir /var/spool/cwl
+    # as working directory and output directory, stdout captured into it.
+    stage = f"/var/lib/cwl/stg{uuid.uuid4()}"
+    before = host_listing(["/var/lib", "/var/spool"])
+    had = {path: os.path.lexists(path) for path in ("/var/lib/cwl", "/var/spool/cwl")}
+    task = box.task(
+        box.executor(
+            f"wc -l < {stage}/reads.txt",
+            workdir="/var/spool/cwl",
+            stdout="/var/spool/cwl/count.txt",
+        ),
+        box.executor("cat count.txt", workdir="/var/spool/cwl"),
+        inputs=[Input(path=f"{stage}/reads.txt", content="a\nb\nc\n")],
+        outputs=[Output(path="/var/spool/cwl", url="file:///unused", type=FileType.DIRECTORY)],
+    )
+    results = box.run(task)
+    assert [(r.exit_code, r.stdout_tail.strip()) for r in results] == [(0, "3"), (0, "3")]
+    assert host_listing(["/var/lib", "/var/spool"]) == before
+    assert {path: os.path.lexists(path) for path in had} == had
+
+
 def test_tmp_is_private_and_writable(local_box: Sandbox) -> None:
     marker = f"tesk-marker-{uuid.uuid4().hex}"
     task = local_box.task(
@@ -327,9 +403,9 @@ def test_executors_can_run_as_another_user(kind: str, data_root: Path) -> None:
 
 def test_an_unrunnable_executor_is_a_runtime_failure(local_box: Sandbox) -> None:
     if local_box.kind == "bwrap":
-        # A new directory inside the host's read-only /usr cannot be created.
-        task = local_box.task(local_box.executor("true"), volumes=[f"/usr/tesk-{uuid.uuid4().hex}"])
-        match = "read-only"
+        # A directory cannot be made below a file of the host.
+        task = local_box.task(local_box.executor("true"), volumes=["/etc/passwd/tesk"])
+        match = "/etc/passwd is a file on the host"
     else:
         # Ask for an image that is neither stored nor pullable (no registry answers).
         task = local_box.task(Executor(image="localhost/tesk-no-such-image:1", command=["true"]))
@@ -374,11 +450,67 @@ def test_bwrap_host_file_system_is_read_only(data_root: Path) -> None:
 
 
 @needs_bwrap
-def test_bwrap_refuses_a_workdir_it_cannot_make_in_a_host_directory(data_root: Path) -> None:
+def test_bwrap_keeps_host_directories_read_only_around_task_paths(data_root: Path) -> None:
     box = make_sandbox("bwrap", data_root)
-    with pytest.raises(RuntimeFailure, match=r"workdir: .*read-only"):
-        box.run_one("pwd", workdir=f"/usr/tesk-{uuid.uuid4().hex}")
-    assert box.run_one("pwd", workdir="/usr").stdout_tail == "/usr\n"
+    name = f"tesk-{uuid.uuid4().hex[:12]}"
+    volume = f"/var/lib/{name}/vol"
+    before = host_listing(["/", "/var", "/var/lib", "/var/lib/dpkg"])
+    attempts = " ".join(
+        f"; touch {path} 2>/dev/null || echo refused {path}"
+        for path in ("/var/lib/dpkg/" + name, f"/var/lib/{name}/beside", "/var/" + name, "/" + name)
+    )
+    script = (
+        f"echo data > {volume}/file && cat {volume}/file; test -d /var/lib/dpkg && echo visible"
+    )
+    task = box.task(box.executor(script + attempts), volumes=[volume])
+    result = box.run(task)[0]
+    assert result.stdout_tail == (
+        f"data\nvisible\nrefused /var/lib/dpkg/{name}\nrefused /var/lib/{name}/beside\n"
+        f"refused /var/{name}\nrefused /{name}\n"
+    )
+    assert host_listing(["/", "/var", "/var/lib", "/var/lib/dpkg"]) == before
+    assert not os.path.lexists(f"/var/lib/{name}")
+
+
+@needs_bwrap
+def test_bwrap_task_paths_in_host_directories_work_as_another_user(data_root: Path) -> None:
+    box = make_sandbox("bwrap", data_root, executor_user="65534:65534")
+    # A host directory that user cannot enter: its entries stay out of the sandbox.
+    private = Path(tempfile.mkdtemp(prefix="tesk-private-", dir="/var/tmp"))
+    (private / "secret").write_text("s3cr3t")
+    private.chmod(0o700)
+    try:
+        stage = f"/var/lib/cwl/stg{uuid.uuid4()}"
+        task = box.task(
+            box.executor(
+                f"cat {stage}/in.txt; ls {private}; id -u; echo out > {private}/new/out.txt",
+                workdir="/home/tesk-work",
+            ),
+            box.executor(f"cat {private}/new/out.txt"),
+            inputs=[Input(path=f"{stage}/in.txt", content="input\n")],
+            volumes=[f"{private}/new", "/home/tesk-work"],
+        )
+        results = box.run(task)
+        assert [r.stdout_tail for r in results] == ["input\nnew\n65534\n", "out\n"]
+        assert sorted(os.listdir(private)) == ["secret"]
+    finally:
+        shutil.rmtree(private)
+
+
+@needs_bwrap
+def test_bwrap_makes_a_missing_workdir_in_a_host_directory_without_writing_the_host(
+    data_root: Path,
+) -> None:
+    box = make_sandbox("bwrap", data_root)
+    name = f"tesk-{uuid.uuid4().hex}"
+    before = host_listing(["/usr/local", "/var/lib"])
+    for workdir in (f"/usr/local/{name}/app", f"/var/lib/{name}"):
+        result = box.run_one("pwd; echo x > made && cat made", workdir=workdir)
+        assert (result.exit_code, result.stdout_tail) == (0, f"{workdir}\nx\n")
+    assert host_listing(["/usr/local", "/var/lib"]) == before
+    # A working directory the host has is the host's: read-only.
+    result = box.run_one("pwd; touch tesk-made || echo refused", workdir="/usr")
+    assert result.stdout_tail == "/usr\nrefused\n"
 
 
 def test_cancel_kills_every_process_and_cleanup_removes_the_volume(local_box: Sandbox) -> None:

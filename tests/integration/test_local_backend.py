@@ -22,7 +22,7 @@ from tesk.backends.local import LocalBackend
 from tesk.backends.local.runner import STOPPED_REASON
 from tesk.config import CustomConfig, LocalConfig
 from tesk.store.base import TaskRecord
-from tesk.tes.models import Executor, Input, Output, Task, TaskLog, timestamp
+from tesk.tes.models import Executor, FileType, Input, Output, Task, TaskLog, timestamp
 from tesk.tes.progress import Progress
 from tesk.tes.states import ACTIVE, TERMINAL, State
 from tests.fakes.fake_stager import FakeStager
@@ -171,11 +171,45 @@ def test_warnings_from_create_are_kept(harness: Harness) -> None:
 
 def test_a_runtime_failure_ends_system_error_with_the_reason(harness: Harness) -> None:
     backend = harness.backend()
-    task_id = harness.submit(backend, "true", volumes=[f"/usr/tesk-{uuid.uuid4().hex}"])
+    task_id = harness.submit(backend, "true", volumes=["/etc/passwd/tesk"])
     record = harness.wait(task_id, TERMINAL)
     assert record.state == State.SYSTEM_ERROR
     assert record.log is not None
-    assert any("read-only" in line for line in record.log.system_logs or [])
+    assert any("/etc/passwd is a file on the host" in line for line in record.log.system_logs or [])
+
+
+def test_a_cwl_tes_task_with_paths_in_host_directories_completes(harness: Harness) -> None:
+    # The shape of a cwl-tes task: inputs staged under /var/lib/cwl/stg<uuid>, the outdir
+    # /var/spool/cwl as working directory, stdout captured there, the outdir uploaded.
+    backend = harness.backend()
+    stage = f"/var/lib/cwl/stg{uuid.uuid4()}"
+    results = harness.tmp_path / "results"
+    had = {path: os.path.lexists(path) for path in ("/var/lib/cwl", "/var/spool/cwl")}
+    command = ["sh", "-c", f"sort {stage}/names.txt > sorted.txt && wc -l < sorted.txt"]
+    task = Task(
+        id=f"task-{uuid.uuid4().hex[:12]}",
+        creation_time=timestamp(),
+        executors=[
+            Executor(
+                image="busybox",
+                command=command,
+                workdir="/var/spool/cwl",
+                stdout="/var/spool/cwl/count.txt",
+            )
+        ],
+        inputs=[Input(path=f"{stage}/names.txt", content="b\na\n")],
+        outputs=[Output(path="/var/spool/cwl", url=results.as_uri(), type=FileType.DIRECTORY)],
+    )
+    task_id = task.id or ""
+    submitted = TaskRecord(task_id, State.QUEUED, time.time_ns() // 1000, task)
+    harness.store.create(submitted)
+    backend.submit(submitted)
+    record = harness.wait(task_id, TERMINAL)
+
+    assert record.state == State.COMPLETE, record.log
+    assert (results / "sorted.txt").read_text() == "a\nb\n"
+    assert (results / "count.txt").read_text() == "2\n"
+    assert {path: os.path.lexists(path) for path in had} == had
 
 
 def test_cancel_of_a_running_task_kills_it_and_leaves_nothing(harness: Harness) -> None:

@@ -1,11 +1,11 @@
 """Executors in a bubblewrap sandbox: the host's programs, read-only, without containers.
 
-The sandbox's root is a tmpfs holding read-only binds of the host's top-level entries (symlinks
-such as /bin -> usr/bin recreated), so that task paths which do not exist on the host (/data)
-can still be created. It gets its own /proc, a minimal /dev, a private writable /tmp, the task's
-mount points bound read-write, and a tmpfs over TESK's data dir so that no other task's files are
-visible. Its processes live in their own PID namespace and die with the runner (SIGKILL of the
-sandbox's init takes every process with it). Images are ignored.
+The sandbox's root is a tmpfs holding read-only binds of the host's entries (sandbox_root.py says
+how a task path inside a host directory, such as /var/lib/cwl/x, is made there without writing
+the host). It gets its own /proc, a minimal /dev, a private writable /tmp, the task's mount
+points bound read-write, and a tmpfs over TESK's data dir so that no other task's files are
+visible; everything else is read-only. Its processes live in their own PID namespace and die
+with the runner (SIGKILL of the sandbox's init takes every process with it). Images are ignored.
 """
 
 from __future__ import annotations
@@ -29,12 +29,20 @@ from tesk.backends.local.launcher import (
     Outcome,
     last_lines,
     spawn,
+    unreachable_for,
 )
 from tesk.backends.local.proctable import kill_with
+from tesk.backends.local.sandbox_root import (
+    PathRefused,
+    directory_to_open,
+    resolve,
+    root_arguments,
+)
 from tesk.engine.volumes import within
 
 # Top-level entries the sandbox provides itself instead of binding the host's.
 _OWN_ENTRIES = frozenset({"proc", "dev", "tmp"})
+_KERNEL_TREES = ("/proc", "/dev")
 
 
 class BwrapLauncher:
@@ -86,15 +94,6 @@ class BwrapLauncher:
         return user
 
     def launch(self, spec: LaunchSpec) -> BwrapProcess:
-        for bind in spec.binds:
-            problem = self._mount_problem(bind.container)
-            if problem:
-                raise LaunchRefused(problem)
-        workdir = _unbound_workdir(spec)
-        if workdir:
-            problem = self._host_tree_problem(workdir)
-            if problem:
-                raise LaunchRefused(f"workdir: {problem}")
         env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", **spec.env}
         status_read, status_write = os.pipe()
         try:
@@ -114,39 +113,93 @@ class BwrapLauncher:
         return BwrapProcess(process, status_read, spec.stderr, token)
 
     def argv(self, spec: LaunchSpec, status_fd: int) -> list[str]:
+        """The bwrap command line of one executor. Raises LaunchRefused."""
         # The environment reaches the command through bwrap's own (not on its command line,
         # which every local user can read).
-        args = [
+        return [
             self._binary,
             *self._isolation(),
             "--hostname",
             spec.name,
             "--json-status-fd",
             str(status_fd),
-            "--tmpfs",
-            "/",
+            *self._file_system(spec),
+            "--chdir",
+            spec.workdir or "/",
+            "--",
+            *spec.command,
         ]
-        for entry in sorted(os.listdir("/")):
-            if entry in _OWN_ENTRIES:
-                continue
-            host = "/" + entry
-            if os.path.islink(host):
-                args += ["--symlink", os.readlink(host), host]
-            elif os.path.isdir(host) or os.path.isfile(host):
-                args += ["--ro-bind", host, host]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        for hidden in self._hidden:
-            if os.path.isdir(hidden) and not within(hidden, "/tmp"):
-                args += ["--tmpfs", hidden]
+
+    def _file_system(self, spec: LaunchSpec) -> list[str]:
+        hidden = [h for h in self._hidden if os.path.isdir(h) and not within(h, "/tmp")]
+        # Below these the host's directories and symlinks are not what the sandbox shows.
+        own = [*_KERNEL_TREES, "/tmp", *hidden]
+        opened: set[str] = set()
+        binds: list[tuple[str, str]] = []
         for bind in spec.binds:
-            args += ["--bind", str(bind.host), bind.container]
-        workdir = _unbound_workdir(spec)
-        if workdir:
-            # Docker creates a missing working directory in the container; here it goes into
-            # the sandbox's own root (a directory of the host is left as it is).
-            args += ["--dir", workdir]
-        args += ["--chdir", spec.workdir or "/", "--", *spec.command]
+            target = self._bind_target(bind.container, own)
+            if not any(within(target, directory) for directory in own):
+                opened.update(_opened_for(target))
+            binds.append((str(bind.host), target))
+        targets = [target for _, target in binds]
+        workdir = self._workdir_arguments(spec, own, opened)
+        args = root_arguments(opened, _OWN_ENTRIES, self._can_enter)
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        for directory in hidden:
+            args += ["--tmpfs", directory]
+        args += workdir
+        for host, target in sorted(binds, key=lambda bind: bind[1]):  # outer before inner
+            args += ["--bind", host, target]
+        # Last: the root tmpfs and the opened directories are not the task's to write (unless
+        # a mount point covers one: a remount would hit the task's bind on top of it).
+        args += ["--remount-ro", "/"]
+        for directory in sorted(opened):
+            if not any(within(directory, target) for target in targets):
+                args += ["--remount-ro", directory]
         return args
+
+    def _bind_target(self, path: str, own: Sequence[str]) -> str:
+        """Where the mount point `path` is made in the sandbox. Raises LaunchRefused."""
+        path = posixpath.normpath(path)
+        if path == "/":
+            raise LaunchRefused("the task volume cannot be mounted at / with the bwrap runtime")
+        try:
+            target = resolve(path, own)
+        except PathRefused as exc:
+            raise LaunchRefused(str(exc)) from exc
+        for tree in _KERNEL_TREES:
+            if within(target, tree):
+                raise LaunchRefused(f"{path} lies in {tree}, which the sandbox provides itself")
+        return target
+
+    def _workdir_arguments(
+        self, spec: LaunchSpec, own: Sequence[str], opened: set[str]
+    ) -> list[str]:
+        """Make a working directory that lies on no mount point, as Docker makes a missing one.
+
+        A directory of the host is used as it is (read-only); a new one is a tmpfs of its own,
+        writable like the directory a container engine creates in the container.
+        """
+        workdir = _unbound_workdir(spec)
+        if not workdir:
+            return []
+        try:
+            place = resolve(workdir, own)
+        except PathRefused as exc:
+            raise LaunchRefused(f"workdir: {exc}") from exc
+        if any(within(place, tree) for tree in _KERNEL_TREES) or os.path.isdir(place):
+            return []
+        if any(within(place, directory) for directory in own):
+            return ["--dir", place]  # in a tmpfs of the sandbox already
+        opened.update(_opened_for(place, "workdir: "))
+        return ["--tmpfs", place]
+
+    def _can_enter(self, directory: str) -> bool:
+        """Whether bwrap, as the user it runs as, can reach the entries of a host directory."""
+        user = self._switch_to()
+        if user is None:
+            return os.access(directory, os.X_OK)
+        return unreachable_for(Path(directory), user) is None
 
     def _isolation(self) -> list[str]:
         args = [
@@ -163,29 +216,6 @@ class BwrapLauncher:
             args.append("--unshare-net")
         return args
 
-    def _mount_problem(self, path: str) -> str | None:
-        """Why `path` cannot be a bind target in the sandbox, if it cannot."""
-        path = posixpath.normpath(path)
-        if path == "/":
-            return "the task volume cannot be mounted at / with the bwrap runtime"
-        top = path.split("/")[1]
-        if top in ("proc", "dev"):
-            return f"{path} lies in /{top}, which the sandbox provides itself"
-        return self._host_tree_problem(path)
-
-    def _host_tree_problem(self, path: str) -> str | None:
-        """Why the directory `path` (normalised) cannot be made in the sandbox, if it cannot."""
-        top = path.split("/")[1]
-        if top in ("", "tmp") or any(within(path, hidden) for hidden in self._hidden):
-            return None
-        host_top = "/" + top
-        if not os.path.lexists(host_top) or os.path.isdir(path):
-            return None
-        return (
-            f"the bwrap runtime cannot create {path}: {host_top} is the host's and read-only in "
-            "the sandbox; use a path under /tmp or under a top-level directory the host lacks"
-        )
-
     def remove_leftovers(self, labels: Mapping[str, str]) -> None:
         """Kill sandboxes of a dead runner of this data dir that outlived it.
 
@@ -195,6 +225,15 @@ class BwrapLauncher:
         """
         for hidden in self._hidden:
             kill_with(_token("--tmpfs") + _token(hidden)[1:])
+
+
+def _opened_for(target: str, what: str = "") -> set[str]:
+    """The host directory to open for `target`, if any (as a set, to update others with)."""
+    try:
+        directory = directory_to_open(target)
+    except PathRefused as exc:
+        raise LaunchRefused(f"{what}{exc}") from exc
+    return {directory} if directory else set()
 
 
 def _unbound_workdir(spec: LaunchSpec) -> str | None:
