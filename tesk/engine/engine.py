@@ -24,6 +24,7 @@ from tesk.engine.runtime import (
     RuntimeFailure,
 )
 from tesk.engine.stages import StageError
+from tesk.engine.usage import UsageMeter
 from tesk.tes.models import ExecutorLog, FileType, Task, TaskLog, timestamp
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
@@ -65,6 +66,7 @@ class TaskEngine:
         self._log.logs = []
         self._log.outputs = []
         self._input_types: tuple[FileType, ...] | None = None
+        self._usage = UsageMeter.starting_now(task.creation_time)
         self._phase = "starting"
 
     @property
@@ -86,6 +88,7 @@ class TaskEngine:
         if self._cancel.requested:
             state = State.CANCELED
         self._log.end_time = timestamp()
+        self._usage.end()
         self._report_final(state)
         return state
 
@@ -105,6 +108,7 @@ class TaskEngine:
             return State.SYSTEM_ERROR
         self._cancel.check()
         self._input_types = tuple(staged.input_types)
+        self._usage.staged_in(staged.files, staged.bytes)
         self._emit(State.RUNNING)
         executors_failed = False
         last = len(task.executors) - 1
@@ -151,6 +155,7 @@ class TaskEngine:
             return failed_state
         self._cancel.check()
         self._log.outputs = list(staged.outputs)
+        self._usage.staged_out(staged.outputs)
         for error in staged.errors:
             self._note(f"output not uploaded: {error}")
         if executors_failed or staged.errors:
@@ -167,6 +172,7 @@ class TaskEngine:
                 exit_code=result.exit_code,
             )
         )
+        self._usage.executor(index, result.usage)
         for line in result.system_logs:
             self._note(line)
         if result.reason:
@@ -195,6 +201,7 @@ class TaskEngine:
     def _progress(self, state: State) -> Progress:
         seq = self._next_seq
         self._next_seq += 1
+        self._log.metadata = {**(self._log.metadata or {}), **self._usage.metadata()}
         return Progress(
             state=state,
             seq=seq,

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.stages import InputsStaged, OutputsStaged
+from tesk.engine.usage import ExecutorUsage
 from tesk.tes.models import Executor, Resources, Task
 from tesk.tes.progress import Progress
 
@@ -20,6 +21,7 @@ class ExecutorResult:
     end_time: str
     reason: str | None = None  # why it failed beyond the exit code (OOM-killed, timed out, ...)
     system_logs: tuple[str, ...] = ()  # notes for the task's system_logs (e.g. "image ignored")
+    usage: ExecutorUsage | None = None  # what its processes used, where the runtime measures it
 
 
 class RuntimeFailure(Exception):

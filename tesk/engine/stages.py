@@ -18,6 +18,8 @@ from tesk.tes.models import FileType, OutputFileLog, Task
 @dataclass(frozen=True)
 class InputsStaged:
     input_types: tuple[FileType, ...]
+    files: int = 0  # regular files put into the volume (a directory input counts its files)
+    bytes: int = 0  # their sizes
 
 
 @dataclass(frozen=True)

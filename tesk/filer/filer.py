@@ -11,7 +11,7 @@ from tesk.config import FilerConfig
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
 from tesk.filer.base import PartialUploadError, Transfer, TransferError
-from tesk.filer.localfs import partial_file
+from tesk.filer.localfs import measure, partial_file
 from tesk.filer.router import Router, storage_locations
 from tesk.filer.urls import join_url, redact
 from tesk.filer.volume import expand_glob, files_below, resolve, tes_join
@@ -55,8 +55,14 @@ class Filer:
         once cancelled)."""
         cancel = cancel or Cancellation()
         router = Router(self.config, cancel)
-        types = [self._stage_input(router, cancel, item, volume_root) for item in task.inputs or []]
-        return InputsStaged(input_types=tuple(types))
+        types: list[FileType] = []
+        files = size = 0
+        for item in task.inputs or []:
+            types.append(self._stage_input(router, cancel, item, volume_root))
+            staged_files, staged_bytes = measure(resolve(volume_root, item.path))
+            files += staged_files
+            size += staged_bytes
+        return InputsStaged(input_types=tuple(types), files=files, bytes=size)
 
     def _stage_input(
         self, router: Router, cancel: Cancellation, item: Input, volume_root: Path

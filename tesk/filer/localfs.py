@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,26 @@ def copy_file(src: Path, dest: Path, cancel: Cancellation) -> None:
             if error.errno not in _NO_COPY_RANGE:
                 raise
     shutil.copyfile(src, dest)  # starts over: it truncates `dest`
+
+
+def measure(path: Path) -> tuple[int, int]:
+    """(files, bytes) of a file or directory tree as it lies on disk; symlinks are not followed."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return 0, 0
+    if not stat.S_ISDIR(info.st_mode):
+        return 1, info.st_size
+    files = size = 0
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                entry = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            files += 1
+            size += entry.st_size
+    return files, size
 
 
 def is_within(path: Path, root: Path) -> bool:

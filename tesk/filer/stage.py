@@ -2,7 +2,8 @@
 
 The result is one JSON object (printed as one line); `format` numbers its shape:
 
-    {"format": 1, "stage": "inputs", "ok": true, "input_types": ["FILE", "DIRECTORY"]}
+    {"format": 1, "stage": "inputs", "ok": true, "input_types": ["FILE", "DIRECTORY"],
+     "files": 3, "bytes": 1200}
     {"format": 1, "stage": "outputs", "ok": true,
      "outputs": [{"url": "s3://b/out/a.txt", "path": "/data/out/a.txt", "size_bytes": "12"}],
      "errors": ["output /data/missing.txt: not found in the task volume"]}
@@ -49,7 +50,12 @@ def run_stage(
         filer = Filer(config)
         if direction == "inputs":
             staged_in = filer.stage_inputs(task, volume_root)
-            result.update(ok=True, input_types=[t.value for t in staged_in.input_types])
+            result.update(
+                ok=True,
+                input_types=[t.value for t in staged_in.input_types],
+                files=staged_in.files,
+                bytes=staged_in.bytes,
+            )
         else:
             staged_out = filer.stage_outputs(task, volume_root, executors_failed)
             result.update(
@@ -73,7 +79,11 @@ def stage_result(result: dict[str, Any]) -> InputsStaged | OutputsStaged:
         raise StageError(str(result.get("error") or "the filer stage failed"))
     try:
         if result["stage"] == "inputs":
-            return InputsStaged(tuple(FileType(t) for t in result["input_types"]))
+            return InputsStaged(
+                tuple(FileType(t) for t in result["input_types"]),
+                files=int(result.get("files", 0)),
+                bytes=int(result.get("bytes", 0)),
+            )
         if result["stage"] == "outputs":
             return OutputsStaged(
                 outputs=tuple(OutputFileLog.model_validate(o) for o in result["outputs"]),

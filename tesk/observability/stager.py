@@ -9,13 +9,13 @@ metrics code. Inputs are measured in the volume after staging (a TES path P is
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.stages import InputsStaged, OutputsStaged, StageError, Stager
+from tesk.filer.localfs import measure
 from tesk.observability.recording import Recorder
 from tesk.tes.models import Task
 
@@ -65,7 +65,7 @@ class ObservedStager:
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for item in task.inputs or []:
             scheme = CONTENT if item.content is not None else scheme_of(item.url or "")
-            files, size = _measure(volume_root / item.path.lstrip("/"))
+            files, size = measure(volume_root / item.path.lstrip("/"))
             total = totals[scheme]
             total[0] += files
             total[1] += size
@@ -82,26 +82,6 @@ def scheme_of(url: str) -> str:
     if not scheme:
         return "file"
     return scheme if scheme in _SCHEMES else "other"
-
-
-def _measure(path: Path) -> tuple[int, int]:
-    """(files, bytes) of a staged file or directory tree; symlinks are not followed."""
-    try:
-        info = path.lstat()
-    except OSError:
-        return 0, 0
-    if not path.is_dir() or path.is_symlink():
-        return 1, info.st_size
-    files = size = 0
-    for root, _dirs, names in os.walk(path):
-        for name in names:
-            try:
-                entry = os.lstat(os.path.join(root, name))
-            except OSError:
-                continue
-            files += 1
-            size += entry.st_size
-    return files, size
 
 
 def _int(text: str) -> int:

@@ -665,3 +665,17 @@ def test_podman_leftovers_of_a_dead_runner_are_removed() -> None:
         check=True,
     )
     assert listed.stdout.decode().strip() == ""
+
+
+@needs_bwrap
+def test_bwrap_measures_what_an_executors_processes_used(data_root: Path) -> None:
+    box = make_sandbox("bwrap", data_root)
+    # A child (dd) holds a 64 MiB buffer and burns CPU while the shell waits for it.
+    result = box.run_one("dd if=/dev/zero of=/dev/null bs=64M count=40 2>/dev/null; echo done")
+    assert result.stdout_tail == "done\n"
+    assert result.usage is not None
+    assert result.usage.peak_memory_bytes >= 64 * 1024 * 1024
+    assert result.usage.cpu_seconds > 0
+    idle = box.run_one("true")
+    assert idle.usage is not None
+    assert idle.usage.peak_memory_bytes < result.usage.peak_memory_bytes

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.runtime import ExecutorResult, RuntimeFailure
 from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
+from tesk.engine.usage import ExecutorUsage
 from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task, timestamp
 
 BLOCK = "block"
@@ -25,12 +26,14 @@ class Run:
     stderr: str = ""
     reason: str | None = None
     system_logs: tuple[str, ...] = ()
+    usage: ExecutorUsage | None = None
 
 
 @dataclass
 class FakeRuntime:
     executors: Sequence[Run | Exception | str] = ()
     input_types: tuple[FileType, ...] = ()
+    inputs_counted: tuple[int, int] = (0, 0)  # (files, bytes) the input stage reports
     inputs: Exception | str | None = None  # StageError to raise, or BLOCK
     prepare_error: Exception | None = None
     outputs: tuple[OutputFileLog, ...] = ()
@@ -65,7 +68,7 @@ class FakeRuntime:
             raise StageError("input staging interrupted")
         if isinstance(self.inputs, Exception):
             raise self.inputs
-        return InputsStaged(self.input_types)
+        return InputsStaged(self.input_types, *self.inputs_counted)
 
     def run_executor(
         self,
@@ -93,6 +96,7 @@ class FakeRuntime:
             timestamp(),
             reason=script.reason,
             system_logs=script.system_logs,
+            usage=script.usage,
         )
 
     def stage_outputs(

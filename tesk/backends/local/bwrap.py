@@ -11,7 +11,10 @@ with the runner (SIGKILL of the sandbox's init takes every process with it). Ima
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import json
+import logging
 import os
 import posixpath
 import shutil
@@ -38,7 +41,12 @@ from tesk.backends.local.sandbox_root import (
     resolve,
     root_arguments,
 )
+from tesk.engine.usage import ExecutorUsage
 from tesk.engine.volumes import within
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 # Top-level entries the sandbox provides itself instead of binding the host's.
 _OWN_ENTRIES = frozenset({"proc", "dev", "tmp"})
@@ -94,6 +102,7 @@ class BwrapLauncher:
         return user
 
     def launch(self, spec: LaunchSpec) -> BwrapProcess:
+        _adopt_orphans()
         env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", **spec.env}
         status_read, status_write = os.pipe()
         try:
@@ -246,6 +255,34 @@ def _unbound_workdir(spec: LaunchSpec) -> str | None:
     return workdir
 
 
+@functools.cache
+def _adopt_orphans() -> None:
+    """Make this process the reaper of its orphaned descendants (once; Linux only).
+
+    With its own PID namespace, bwrap's outer process learns the exit status from the sandbox's
+    init and exits without waiting for it, so the CPU time and peak memory of the executor (which
+    the init waited for) never reach TESK. As a child subreaper, TESK adopts the init when bwrap
+    exits and reaps it itself (see _reap_init).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        logger.info("executor usage is not measured: prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _reap_init(pid: object) -> ExecutorUsage | None:
+    """What the sandbox's init and everything it waited for used; None if it is not ours."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        _pid, _status, rusage = os.wait4(pid, 0)
+    except ChildProcessError:
+        return None  # not adopted (no subreaper here), or reaped already
+    return ExecutorUsage(
+        cpu_seconds=rusage.ru_utime + rusage.ru_stime,
+        peak_memory_bytes=rusage.ru_maxrss * 1024,  # Linux counts KiB
+    )
+
+
 def _token(argument: str) -> bytes:
     """An exact command-line argument, as it appears in /proc/<pid>/cmdline."""
     return b"\0" + os.fsencode(argument) + b"\0"
@@ -270,11 +307,12 @@ class BwrapProcess:
         if self._killed:
             kill_with(self._token)
         status = self._read_status()
+        usage = _reap_init(status.get("child-pid"))
         code = status.get("exit-code")
         if isinstance(code, int):
-            return Outcome(code)
+            return Outcome(code, usage=usage)
         if returncode < 0:
-            return Outcome(128 - returncode, reason=f"killed by signal {-returncode}")
+            return Outcome(128 - returncode, reason=f"killed by signal {-returncode}", usage=usage)
         # bwrap itself failed before or while starting the command; its last words say why.
         message = next(
             (line for line in reversed(last_lines(self._stderr, 5)) if line.startswith("bwrap:")),

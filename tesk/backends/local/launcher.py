@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from tesk.backends.local.logtail import read_tail
+from tesk.engine.usage import ExecutorUsage
 
 LABEL_TASK = "io.tesk.task"
 LABEL_RUNNER = "io.tesk.runner"
@@ -124,6 +125,7 @@ class Outcome:
     exit_code: int
     reason: str | None = None
     failure: str | None = None
+    usage: ExecutorUsage | None = None  # measured by launchers that can (None: not measured)
 
 
 class Launched(Protocol):

@@ -98,6 +98,7 @@ class LocalRuntime:
             end_time=end,
             reason=outcome.reason,
             system_logs=self._runtime_notes(task),
+            usage=outcome.usage,
         )
 
     def stage_outputs(

@@ -9,6 +9,7 @@ import pytest
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.engine import TaskEngine
 from tesk.engine.runtime import Preempted
+from tesk.engine.usage import ExecutorUsage
 from tesk.tes.models import Executor, FileType, OutputFileLog, Task, TaskLog
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
@@ -367,3 +368,51 @@ def test_a_task_without_id_is_refused() -> None:
             RecordingReporter(),
             Cancellation(),
         )
+
+
+def test_the_attempts_usage_is_in_the_task_logs_metadata() -> None:
+    runtime = FakeRuntime(
+        executors=[
+            Run(usage=ExecutorUsage(cpu_seconds=1.25, peak_memory_bytes=1000)),
+            Run(usage=ExecutorUsage(cpu_seconds=0.5, peak_memory_bytes=3000)),
+        ],
+        inputs_counted=(3, 1200),
+        outputs=(
+            OutputFileLog(url="s3://b/o/1", path="/data/o/1", size_bytes="7"),
+            OutputFileLog(url="s3://b/o/2", path="/data/o/2", size_bytes="8"),
+        ),
+    )
+    task = make_task(count=2)
+    task.creation_time = "2026-01-01T00:00:00Z"
+    reporter = RecordingReporter()
+    state, _ = run(task, runtime, reporter)
+    assert state == State.COMPLETE
+    final = reporter.last.log
+    assert final is not None
+    assert final.metadata is not None
+    usage = {k: v for k, v in final.metadata.items() if k.startswith("usage.")}
+    assert {k: usage[k] for k in usage if "seconds" not in k or "executor" in k} == {
+        "usage.files_staged_in": "3",
+        "usage.bytes_staged_in": "1200",
+        "usage.files_staged_out": "2",
+        "usage.bytes_staged_out": "15",
+        "usage.peak_memory_bytes": "3000",
+        "usage.executor.0.cpu_seconds": "1.250",
+        "usage.executor.0.peak_memory_bytes": "1000",
+        "usage.executor.1.cpu_seconds": "0.500",
+        "usage.executor.1.peak_memory_bytes": "3000",
+    }
+    assert usage["usage.cpu_seconds"] == "1.750"
+    assert float(usage["usage.wall_seconds"]) >= 0
+    # Created long before this attempt started.
+    assert float(usage["usage.queued_seconds"]) > 3600
+
+
+def test_usage_a_runtime_did_not_measure_is_left_out_not_guessed() -> None:
+    reporter = RecordingReporter()
+    run(make_task(count=1), FakeRuntime(), reporter)
+    final = reporter.last.log
+    assert final is not None
+    assert final.metadata is not None
+    assert not [k for k in final.metadata if ".executor." in k or k == "usage.cpu_seconds"]
+    assert "usage.wall_seconds" in final.metadata

@@ -1,0 +1,112 @@
+"""What one attempt of a task used, as measured, in the TaskLog's metadata.
+
+TES leaves `TaskLog.metadata` to the service (a map of strings). TESK puts there what it measured
+of the attempt; a figure it could not measure is left out, never estimated:
+
+    usage.queued_seconds      from the task's creation to the start of this attempt
+    usage.wall_seconds        from the start of this attempt to its end (so far, while it runs)
+    usage.files_staged_in     regular files the inputs put into the task volume, and
+    usage.bytes_staged_in       their sizes
+    usage.files_staged_out    files uploaded as outputs, and
+    usage.bytes_staged_out      their sizes
+    usage.executor.<n>.cpu_seconds        CPU time (user + system) of executor n's processes
+    usage.executor.<n>.peak_memory_bytes  the largest resident set of any of them
+    usage.cpu_seconds         the sum over the executors measured
+    usage.peak_memory_bytes   the largest over the executors measured
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tesk.tes.models import OutputFileLog
+
+PREFIX = "usage."
+
+
+@dataclass(frozen=True)
+class ExecutorUsage:
+    """What the runtime measured of one executor's processes."""
+
+    cpu_seconds: float
+    peak_memory_bytes: int
+
+
+@dataclass
+class UsageMeter:
+    """Collects the figures of one attempt as the engine goes through it."""
+
+    queued_seconds: float | None = None
+    files_in: int | None = None
+    bytes_in: int | None = None
+    files_out: int | None = None
+    bytes_out: int | None = None
+    executors: dict[int, ExecutorUsage] = field(default_factory=dict)
+    _started: float = field(default_factory=time.monotonic)
+    _ended: float | None = None
+
+    @classmethod
+    def starting_now(cls, creation_time: str | None) -> UsageMeter:
+        return cls(queued_seconds=_seconds_since(creation_time))
+
+    def staged_in(self, files: int, size: int) -> None:
+        self.files_in, self.bytes_in = files, size
+
+    def staged_out(self, outputs: tuple[OutputFileLog, ...]) -> None:
+        self.files_out = len(outputs)
+        self.bytes_out = sum(_whole(o.size_bytes) for o in outputs)
+
+    def executor(self, index: int, usage: ExecutorUsage | None) -> None:
+        if usage is not None:
+            self.executors[index] = usage
+
+    def end(self) -> None:
+        self._ended = time.monotonic()
+
+    def metadata(self) -> dict[str, str]:
+        """The figures measured so far, as metadata entries."""
+        wall = (self._ended if self._ended is not None else time.monotonic()) - self._started
+        figures: dict[str, str] = {"wall_seconds": _decimal(wall)}
+        if self.queued_seconds is not None:
+            figures["queued_seconds"] = _decimal(self.queued_seconds)
+        for name, value in (
+            ("files_staged_in", self.files_in),
+            ("bytes_staged_in", self.bytes_in),
+            ("files_staged_out", self.files_out),
+            ("bytes_staged_out", self.bytes_out),
+        ):
+            if value is not None:
+                figures[name] = str(value)
+        if self.executors:
+            measured = self.executors.values()
+            figures["cpu_seconds"] = _decimal(sum(u.cpu_seconds for u in measured))
+            figures["peak_memory_bytes"] = str(max(u.peak_memory_bytes for u in measured))
+        for index, usage in sorted(self.executors.items()):
+            figures[f"executor.{index}.cpu_seconds"] = _decimal(usage.cpu_seconds)
+            figures[f"executor.{index}.peak_memory_bytes"] = str(usage.peak_memory_bytes)
+        return {PREFIX + name: value for name, value in figures.items()}
+
+
+def _seconds_since(moment: str | None) -> float | None:
+    if not moment:
+        return None
+    try:
+        then = datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        return None
+    return max(0.0, time.time() - then.timestamp())
+
+
+def _decimal(seconds: float) -> str:
+    return f"{seconds:.3f}"
+
+
+def _whole(text: str) -> int:
+    try:
+        return max(0, int(text))
+    except ValueError:
+        return 0
