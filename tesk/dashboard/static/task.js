@@ -31,7 +31,7 @@ export function renderTask(main, taskId) {
       cancel.disabled = FINAL.has(task.state) || task.state === "CANCELING";
       // Keep what the reader opened open across refreshes.
       const open = new Set([...body.querySelectorAll("details[open]")].map((d) => d.dataset.key));
-      body.replaceChildren(...sections(task));
+      body.replaceChildren(...sections(task).filter(Boolean));
       body.querySelectorAll("details").forEach((d) => {
         if (open.has(d.dataset.key)) d.open = true;
       });
