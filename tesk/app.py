@@ -29,6 +29,7 @@ from tesk.auth.network import check_url_host
 from tesk.auth.users import UsersFileError
 from tesk.backends.base import ComputeBackend
 from tesk.config import AuthConfig, CustomConfig, FilerConfig
+from tesk.dashboard import register_dashboard
 from tesk.observability.wiring import instrument_app, observe_store
 from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, load_settings
@@ -86,6 +87,7 @@ def create_app(
     register_body_checks(flask_app, custom.limits.max_json_depth)
     register_error_handlers(cnx_app)
     register_health_routes(flask_app)
+    register_dashboard(flask_app)
     instrument_app(flask_app, store, custom, __version__, caller=caller_subject)
     return cnx_app
 
