@@ -168,6 +168,9 @@ class LimitsConfig(Section):
     max_name_bytes: int = Field(default=1024, ge=16, le=2048)
     max_tag_key_bytes: int = Field(default=256, ge=16, le=512)
     max_tag_value_bytes: int = Field(default=1024, ge=16, le=1536)
+    # How long each executor may run when its task sets no backend parameter
+    # max_runtime_seconds; none: as long as it takes.
+    max_runtime_seconds: int | None = Field(default=None, ge=1, le=10**9)
 
 
 class OidcConfig(Section):

@@ -129,6 +129,12 @@ class TaskEngine:
                 return State.PREEMPTED
             self._cancel.check()
             self._record(index, result)
+            if result.timed_out:
+                # A limit bounds the task, whatever ignore_error says of the command's failures.
+                self._note(f"executor {index} ran longer than the task's run-time limit")
+                executors_failed = True
+                self._emit(State.RUNNING)
+                break
             if result.exit_code != 0:
                 if executor.ignore_error:
                     self._note(

@@ -22,6 +22,7 @@ class ExecutorResult:
     reason: str | None = None  # why it failed beyond the exit code (OOM-killed, timed out, ...)
     system_logs: tuple[str, ...] = ()  # notes for the task's system_logs (e.g. "image ignored")
     usage: ExecutorUsage | None = None  # what its processes used, where the runtime measures it
+    timed_out: bool = False  # stopped for running longer than the task's run-time limit
 
 
 class RuntimeFailure(Exception):

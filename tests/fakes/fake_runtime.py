@@ -27,6 +27,7 @@ class Run:
     reason: str | None = None
     system_logs: tuple[str, ...] = ()
     usage: ExecutorUsage | None = None
+    timed_out: bool = False
 
 
 @dataclass
@@ -97,6 +98,7 @@ class FakeRuntime:
             reason=script.reason,
             system_logs=script.system_logs,
             usage=script.usage,
+            timed_out=script.timed_out,
         )
 
     def stage_outputs(

@@ -20,9 +20,9 @@ import pytest
 from tesk.backends.base import BackendError
 from tesk.backends.local import LocalBackend
 from tesk.backends.local.runner import STOPPED_REASON
-from tesk.config import CustomConfig, LocalConfig
+from tesk.config import CustomConfig, LimitsConfig, LocalConfig
 from tesk.store.base import TaskRecord
-from tesk.tes.models import Executor, FileType, Input, Output, Task, TaskLog, timestamp
+from tesk.tes.models import Executor, FileType, Input, Output, Resources, Task, TaskLog, timestamp
 from tesk.tes.progress import Progress
 from tesk.tes.states import ACTIVE, TERMINAL, State
 from tests.fakes.fake_stager import FakeStager
@@ -372,7 +372,44 @@ def test_podman_tasks_complete_and_cancel(harness: Harness) -> None:
     assert f"tesk-{long.id}-0" not in names
 
 
-def test_no_backend_parameters_are_supported(harness: Harness) -> None:
+def test_the_run_time_limit_is_the_only_backend_parameter(harness: Harness) -> None:
     backend = harness.backend(start=False)
-    assert list(backend.supported_backend_parameters()) == []
-    backend.check_backend_parameters({"anything": "x"})
+    assert list(backend.supported_backend_parameters()) == ["max_runtime_seconds"]
+    backend.check_backend_parameters({"max_runtime_seconds": "3600"})
+    for bad in ("0", "-1", "1.5", "an hour", ""):
+        with pytest.raises(ValueError, match=r"max_runtime_seconds: .* not a whole number"):
+            backend.check_backend_parameters({"MAX_RUNTIME_SECONDS": bad})
+
+
+def test_an_executor_over_its_run_time_limit_is_stopped_and_the_task_fails(
+    harness: Harness,
+) -> None:
+    backend = harness.backend()
+    task_id = harness.submit(
+        backend,
+        "echo started; sleep 60; echo never",
+        "echo the next executor ran",
+        resources=Resources(backend_parameters={"max_runtime_seconds": "1"}),
+    )
+    record = harness.wait(task_id, TERMINAL)
+    assert record.state == State.EXECUTOR_ERROR
+    assert record.log is not None
+    assert [e.stdout for e in record.log.logs] == ["started\n"]  # the second never ran
+    lines = record.log.system_logs or []
+    assert "executor 0: ran longer than its limit of 1 s and was stopped" in lines
+    assert "executor 0 ran longer than the task's run-time limit" in lines
+
+
+def test_the_servers_run_time_limit_applies_to_tasks_that_set_none(harness: Harness) -> None:
+    config = harness.config().model_copy(update={"limits": LimitsConfig(max_runtime_seconds=1)})
+    backend = LocalBackend(config, harness.store, stager=FakeStager(), stop_grace_s=0.5)
+    backend.start()
+    harness.backends.append(backend)
+    limited = harness.submit(backend, "sleep 60")
+    own_limit = Resources(backend_parameters={"max_runtime_seconds": "30"})
+    longer = harness.submit(backend, "sleep 2; echo done", resources=own_limit)
+    assert harness.wait(limited, TERMINAL).state == State.EXECUTOR_ERROR
+    finished = harness.wait(longer, TERMINAL)
+    assert finished.state == State.COMPLETE
+    assert finished.log is not None
+    assert finished.log.logs[0].stdout == "done\n"

@@ -285,3 +285,25 @@ def test_an_oversized_task_document_is_refused_with_the_reason() -> None:
     )
     with pytest.raises(taskdoc.TaskDocumentError, match="more than a Kubernetes ConfigMap holds"):
         taskdoc.files_for(_record(huge), JOB, BARE, FilerConfig(), 1024)
+
+
+def test_the_servers_run_time_limit_reaches_executor_pods_of_tasks_that_set_none() -> None:
+    config = KubernetesConfig()
+    own = Task.model_validate(
+        {
+            "id": TASK_ID,
+            "executors": [{"image": "alpine", "command": ["true"]}],
+            "resources": {"backend_parameters": {"max_runtime_seconds": "30"}},
+        }
+    )
+    for task, expected in ((BARE_TASK, 600), (own, 30)):
+        files = taskdoc.files_for(_record(task), JOB, config, FilerConfig(), 1024, "text", 600)
+        settings = taskdoc.TaskmasterSettings.model_validate_json(files["taskmaster.json"])
+        assert settings.placement.max_runtime_s == expected
+        pod = manifests.executor_pod(
+            config, task, JOB, 0, task.executors[0], settings.placement, tail_bytes=1, marker="m"
+        )
+        assert pod["spec"]["activeDeadlineSeconds"] == expected
+    files = taskdoc.files_for(_record(BARE_TASK), JOB, config, FilerConfig(), 1024)
+    unlimited = taskdoc.TaskmasterSettings.model_validate_json(files["taskmaster.json"])
+    assert unlimited.placement.max_runtime_s is None

@@ -49,6 +49,7 @@ class JobLauncher:
                 self._config.filer,
                 self._config.limits.log_tail_bytes,
                 self._config.logging.format,
+                self._config.limits.max_runtime_seconds,
             )
             configmap = manifests.task_configmap(self._k8s, record.id, job, files)
             if self.kube.create("configmaps", ns, configmap) is None:

@@ -20,10 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tesk.tes.limits import MAX_RUNTIME, parse_max_runtime
+
 NODE_SELECTOR = "node_selector"
 TOLERATIONS = "tolerations"
 GPU_COUNT = "gpu_count"
-MAX_RUNTIME = "max_runtime_seconds"
 IMAGE_PULL_SECRET = "image_pull_secret"  # noqa: S105 (a parameter name, no secret)
 
 SUPPORTED: tuple[str, ...] = (NODE_SELECTOR, TOLERATIONS, GPU_COUNT, MAX_RUNTIME, IMAGE_PULL_SECRET)
@@ -56,7 +57,7 @@ def parse(
         node_selector=_node_selector(params[NODE_SELECTOR]) if NODE_SELECTOR in params else {},
         tolerations=_tolerations(params[TOLERATIONS]) if TOLERATIONS in params else [],
         gpu_count=_whole(GPU_COUNT, params[GPU_COUNT]) if GPU_COUNT in params else 0,
-        max_runtime_s=_whole(MAX_RUNTIME, params[MAX_RUNTIME]) if MAX_RUNTIME in params else None,
+        max_runtime_s=parse_max_runtime(params[MAX_RUNTIME]) if MAX_RUNTIME in params else None,
         image_pull_secret=(
             _pull_secret(params[IMAGE_PULL_SECRET], allowed_pull_secrets)
             if IMAGE_PULL_SECRET in params

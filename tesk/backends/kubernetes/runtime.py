@@ -147,6 +147,7 @@ class KubernetesRuntime:
             start_time=outcome.started_at or started,
             end_time=outcome.finished_at or ended,
             reason=outcome.reason,
+            timed_out=outcome.container_reason == "DeadlineExceeded",
         )
 
     def _run_pod(

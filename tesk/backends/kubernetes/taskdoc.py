@@ -12,7 +12,7 @@ No credentials are ever written here: the filer gets them from Secrets.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -72,7 +72,10 @@ def files_for(
     filer: FilerConfig,
     log_tail_bytes: int,
     log_format: LogFormat = "text",
+    max_runtime_s: int | None = None,
 ) -> dict[str, str]:
+    """The ConfigMap files of one task; `max_runtime_s` is the limit of executors whose task sets
+    none."""
     resources = record.task.resources
     try:
         placement = parameters.parse(
@@ -81,6 +84,8 @@ def files_for(
         )
     except ValueError as exc:  # CreateTask checked them: only a changed config gets here
         raise TaskDocumentError(f"resources.backend_parameters: {exc}") from None
+    if placement.max_runtime_s is None and max_runtime_s is not None:
+        placement = replace(placement, max_runtime_s=max_runtime_s)
     settings = TaskmasterSettings(
         job=_JobModel(name=job.name, uid=job.uid),
         first_seq=record.seq + 1,

@@ -34,6 +34,7 @@ from tesk.engine.stages import Stager
 from tesk.observability.recording import recorder
 from tesk.observability.stager import ObservedStager
 from tesk.store.base import TaskRecord, TaskStore
+from tesk.tes.limits import MAX_RUNTIME, max_runtime
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
@@ -108,13 +109,13 @@ class LocalBackend:
             runner.wake()
 
     def supported_backend_parameters(self) -> Sequence[str]:
-        return ()
+        return (MAX_RUNTIME,)
 
     def check_task(self, task: Task) -> None:
         """Launchers take what they are given; their own errors say what is wrong."""
 
     def check_backend_parameters(self, parameters: Mapping[str, str]) -> None:
-        return None
+        max_runtime(parameters)
 
     def _notify(self, message: str) -> None:
         runner = self._local_runner()
@@ -165,6 +166,10 @@ class LocalBackend:
                 labels={LABEL_RUNNER: self.runner_id, LABEL_TASK: task.id or ""},
                 log_tail_bytes=self._config.limits.log_tail_bytes,
                 user=self._user,
+                max_runtime_s=max_runtime(
+                    task.resources.backend_parameters if task.resources else None,
+                    self._config.limits.max_runtime_seconds,
+                ),
             )
 
         runner = Runner(

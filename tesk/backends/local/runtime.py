@@ -3,14 +3,17 @@ executors started by a Launcher (bwrap, docker or podman)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from tesk.backends.local.launcher import (
     Bind,
     ExecutorUser,
+    Launched,
     Launcher,
     LaunchRefused,
     LaunchSpec,
@@ -34,6 +37,7 @@ class LocalRuntime:
         labels: Mapping[str, str] | None = None,
         log_tail_bytes: int = 64 * 1024,
         user: ExecutorUser | None = None,
+        max_runtime_s: int | None = None,
     ) -> None:
         self._dir = task_dir
         self._launcher = launcher
@@ -41,6 +45,7 @@ class LocalRuntime:
         self._labels = dict(labels or {})
         self._tail_bytes = log_tail_bytes
         self._user = user
+        self._max_runtime = max_runtime_s
         self._mounts: list[str] = []
         self._noted = False
 
@@ -84,7 +89,7 @@ class LocalRuntime:
         except OSError as exc:
             raise RuntimeFailure(f"{self._launcher.name} could not be started: {exc}") from exc
         # A cancel kills the executor's processes; the wait then returns at once.
-        with cancel.on_cancel(launched.kill):
+        with cancel.on_cancel(launched.kill), _time_limit(self._max_runtime, launched) as limit:
             outcome = launched.wait()
         cancel.check()
         end = timestamp()
@@ -96,9 +101,10 @@ class LocalRuntime:
             stderr_tail=read_tail(spec.stderr, self._tail_bytes),
             start_time=start,
             end_time=end,
-            reason=outcome.reason,
+            reason=limit.reason if limit.reached else outcome.reason,
             system_logs=self._runtime_notes(task),
             usage=outcome.usage,
+            timed_out=limit.reached,
         )
 
     def stage_outputs(
@@ -197,6 +203,39 @@ class LocalRuntime:
         ):
             notes.append(f"the {name} runtime does not enforce cpu_cores and ram_gb limits")
         return tuple(notes)
+
+
+class _Limit:
+    """Whether the run-time limit stopped the executor, and what to say of it."""
+
+    def __init__(self, seconds: int | None) -> None:
+        self.seconds = seconds
+        self.reached = False
+
+    @property
+    def reason(self) -> str:
+        return f"ran longer than its limit of {self.seconds} s and was stopped"
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int | None, launched: Launched) -> Iterator[_Limit]:
+    """Within the block, kill `launched` once it has run `seconds` (no limit: None)."""
+    limit = _Limit(seconds)
+    if seconds is None:
+        yield limit
+        return
+
+    def stop() -> None:
+        limit.reached = True
+        launched.kill()
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield limit
+    finally:
+        timer.cancel()
 
 
 def _chown_tree(root: Path, user: ExecutorUser) -> None:

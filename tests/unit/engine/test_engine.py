@@ -416,3 +416,19 @@ def test_usage_a_runtime_did_not_measure_is_left_out_not_guessed() -> None:
     assert final.metadata is not None
     assert not [k for k in final.metadata if ".executor." in k or k == "usage.cpu_seconds"]
     assert "usage.wall_seconds" in final.metadata
+
+
+def test_an_executor_stopped_by_the_run_time_limit_fails_the_task_despite_ignore_error() -> None:
+    runtime = FakeRuntime(
+        executors=[Run(exit_code=137, reason="ran longer than its limit of 5 s", timed_out=True)]
+    )
+    reporter = RecordingReporter()
+    state, _ = run(make_task(True, False), runtime, reporter)
+    assert state == State.EXECUTOR_ERROR
+    assert [c for c in runtime.calls if c.startswith(("run_executor", "stage_outputs"))] == [
+        "run_executor:0",
+        "stage_outputs:failed=True",
+    ]
+    final = reporter.last.log
+    assert final is not None
+    assert "executor 0 ran longer than the task's run-time limit" in (final.system_logs or [])
