@@ -93,7 +93,8 @@ def through_tesk(server: ServedTesk, tasks: int, clients: int) -> float:
     created = hammer(tasks, clients, send)
     if created.errors or len(set(created.ids)) != tasks:
         raise RuntimeError(f"{len(set(created.ids))} of {tasks} created: {created.errors[:3]}")
-    params = {"tag_key": "trivial", "tag_value": run, "page_size": 2047, "view": "MINIMAL"}
+    params: dict[str, Any] = {"tag_key": "trivial", "tag_value": run, "page_size": 2047}
+    params["view"] = "MINIMAL"
     with requests.Session() as session:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
