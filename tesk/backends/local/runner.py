@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tesk.backends.local.reporting import ProgressWriter
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.engine import TaskEngine
 from tesk.engine.runtime import Runtime
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
-from tesk.tes.states import STARTED, State, is_terminal
+from tesk.tes.states import STARTED, State
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +29,6 @@ STOPPED_REASON = "TESK stopped while the task was running; it was not restarted"
 LOST_REASON = "the runner lost track of the task (its final state could not be stored)"
 
 _ENGINE_EXIT_WAIT_S = 30.0
-
-
-class StoreReporter:
-    """Delivers progress to the store; a task found CANCELING there is cancelled at once."""
-
-    def __init__(self, store: TaskStore, task_id: str, cancel: Cancellation) -> None:
-        self._store = store
-        self._task_id = task_id
-        self._cancel = cancel
-
-    def report(self, progress: Progress) -> None:
-        if self._store.update(self._task_id, progress) is not None:
-            return
-        if not is_terminal(progress.state):
-            current = self._store.get(self._task_id)
-            if current is not None and current.state == State.CANCELING:
-                self._cancel.cancel()
 
 
 @dataclass
@@ -86,6 +70,7 @@ class Runner:
         self._orphan_check = orphan_check_s
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
+        self._progress = ProgressWriter(store)
         # Set under _lock by whoever has news; read and reset by the loop thread.
         self._queued_hint = False
         self._cancel_hints: set[str] = set()
@@ -98,6 +83,7 @@ class Runner:
 
     def start(self) -> None:
         self.recover()
+        self._progress.start()
         self._loop_thread.start()
 
     def task_queued(self, task_id: str | None = None) -> None:
@@ -218,7 +204,7 @@ class Runner:
             engine = TaskEngine(
                 record.task,
                 runtime,
-                StoreReporter(self._store, record.id, cancel),
+                self._progress.reporter(record.id, cancel),
                 cancel,
                 initial_log=record.log,
                 first_seq=record.seq + 1,
@@ -269,3 +255,4 @@ class Runner:
             entry.cancel.cancel()
         for entry in remaining:
             entry.thread.join(_ENGINE_EXIT_WAIT_S)
+        self._progress.stop()
