@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 from datetime import UTC, datetime
@@ -26,3 +27,40 @@ def write_report(name: str, title: str, doc: str, lines: list[str]) -> Path:
         f"({platform.machine()}, Python {platform.python_version()}):\n\n" + "\n".join(lines) + "\n"
     )
     return path
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, its own threads only.
+
+    Children it waited for (executors, sandboxes) are not counted: /proc/<pid>/stat keeps them
+    apart (cutime, cstime), so this is what the process itself costs.
+    """
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces and parentheses: count fields after its end.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / _CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (Linux: /proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        kids = children(pending.pop())
+        found += kids
+        pending += kids
+    return found

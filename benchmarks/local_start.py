@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tesk.backends.local import LocalBackend
+from tesk.backends.local import LocalBackend, LocalRunner
 from tesk.backends.local.bwrap import BwrapLauncher
 from tesk.backends.local.launcher import Bind, LaunchSpec
 from tesk.config import CustomConfig, LocalConfig
@@ -106,8 +106,8 @@ def main() -> None:
     data_root = Path(tempfile.mkdtemp(prefix="tesk-bench-", dir="/var/tmp"))
     store = MemoryStore()
     config = CustomConfig(data_dir=data_root, local=LocalConfig(runtime="bwrap"))
-    backend = LocalBackend(config, store, stager=FakeStager())
-    api_worker = LocalBackend(config, store, stager=FakeStager())
+    backend = LocalBackend.serving(LocalRunner(config, store, stager=FakeStager()), store)
+    api_worker = LocalBackend.for_api(config, store)
     backend.start()
     try:
         sandbox = tesk_sandbox(data_root)

@@ -30,7 +30,9 @@ from tesk.auth.users import UsersFileError
 from tesk.backends.base import ComputeBackend
 from tesk.config import AuthConfig, CustomConfig, FilerConfig
 from tesk.dashboard import register_dashboard
-from tesk.observability.wiring import instrument_app, observe_store
+from tesk.engine.stages import Stager
+from tesk.observability.stager import ObservedStager
+from tesk.observability.wiring import instrument_app, observe_store, process_recorder
 from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, load_settings
 from tesk.store.base import TaskStore
@@ -38,10 +40,7 @@ from tesk.store.base import TaskStore
 ENV_STARTED_AT = "TESK_STARTED_AT"
 """Set by `tesk serve` for its API workers, so that all report the same service start time."""
 
-_BACKENDS = {
-    "local": ("tesk.backends.local", "LocalBackend"),
-    "kubernetes": ("tesk.backends.kubernetes", "KubernetesBackend"),
-}
+_BACKENDS = {"local": "tesk.backends.local", "kubernetes": "tesk.backends.kubernetes"}
 
 
 def create_app(
@@ -104,13 +103,32 @@ def build_store(custom: CustomConfig) -> TaskStore:
     return observe_store(cast(TaskStore, module.SqlStore.from_config(custom)), custom)
 
 
-def build_backend(custom: CustomConfig, store: TaskStore) -> ComputeBackend:
-    module_name, class_name = _BACKENDS[custom.backend]
+def build_backend(
+    custom: CustomConfig, store: TaskStore, *, serving: bool = False
+) -> ComputeBackend:
+    """The configured backend for an API process, or (`serving`) for the serving process.
+
+    An API process's backend only submits and cancels. The serving process's backend also has
+    what `start()` runs: the local runner, with the filer as its stager, or the Kubernetes
+    reconciler (the same object there: its API client is made on first use).
+    """
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(_BACKENDS[custom.backend])
     except ImportError as exc:
         raise ConfigError(f"backend {custom.backend!r} is not available: {exc}") from None
-    return cast(ComputeBackend, getattr(module, class_name)(custom, store))
+    if custom.backend == "kubernetes":
+        return cast(ComputeBackend, module.KubernetesBackend(custom, store))
+    if not serving:
+        return cast(ComputeBackend, module.LocalBackend.for_api(custom, store))
+    runner = module.LocalRunner(custom, store, stager=build_stager(custom))
+    return cast(ComputeBackend, module.LocalBackend.serving(runner, store))
+
+
+def build_stager(custom: CustomConfig) -> Stager:
+    """The filer, as the engine's stager, with its files, bytes and failures in this process's
+    metrics. Only the serving process stages anything."""
+    filer = importlib.import_module("tesk.filer").Filer(custom.filer)
+    return ObservedStager(filer, process_recorder(custom.metrics))
 
 
 def filer_url_check(filer: FilerConfig) -> UrlCheck:

@@ -100,7 +100,7 @@ def serve(overrides: Overrides, workers: int) -> int:
     store: TaskStore | None = None
     try:
         store = build_store(settings.custom)
-        backend = build_backend(settings.custom, store)
+        backend = build_backend(settings.custom, store, serving=True)
         # Build the app once here, so a broken spec or config stops us before any worker starts.
         create_app(settings, store=store, backend=backend)
     except Exception as exc:

@@ -1,4 +1,10 @@
-"""The ComputeBackend contract. The service never asks which backend it talks to."""
+"""The ComputeBackend contract. The service never asks which backend it talks to.
+
+Reconciling what the store believes with what really runs is each backend's own background
+work, started with `start()` in the serving process (the local runner's recovery, sweeps and
+orphan checks; the Kubernetes reconciler's watches and resyncs): nothing outside a backend knows
+when it is due, so the contract has no call for it.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +31,6 @@ class ComputeBackend(Protocol):
         nothing of it is left (possibly later, from its own loop).
         """
 
-    def reconcile(self) -> None:
-        """Compare stored non-terminal tasks with what really runs and fix drift."""
-
     def supported_backend_parameters(self) -> Sequence[str]:
         """The `resources.backend_parameters` keys this backend understands (lower case)."""
 
@@ -38,6 +41,7 @@ class ComputeBackend(Protocol):
         """Raise ValueError naming the field when this backend could never run the task."""
 
     def start(self) -> None:
-        """Start background work (runner, reconciler) in the serving process."""
+        """Start background work (runner, reconciler) in the serving process; API processes
+        never call it."""
 
     def stop(self) -> None: ...

@@ -65,18 +65,3 @@ class NullRecorder:
 
     def request_handled(self, operation: str, method: str, status: int, seconds: float) -> None:
         return None
-
-
-_installed: Recorder = NullRecorder()
-
-
-def install_recorder(recorder: Recorder) -> None:
-    """Make `recorder` the one `recorder()` returns in this process (the composition root)."""
-    global _installed
-    _installed = recorder
-
-
-def recorder() -> Recorder:
-    """The recorder of this process: for code the composition root does not construct itself
-    (e.g. the local backend's filer stager). NullRecorder until one is installed."""
-    return _installed

@@ -1,8 +1,8 @@
 """A TaskStore wrapper that logs and records every task state change it applies.
 
-Every state change of every backend goes through `TaskStore.update` (the engine's reports, the
-runner's claims, cancels, the Kubernetes reconciler), so watching the store sees them all, in
-whichever process applies them, without the engine knowing about metrics.
+Every state change of every backend goes through `TaskStore.update` or `claim` (the engine's
+reports, the runner's claims, cancels, the Kubernetes reconciler), so watching the store sees
+them all, in whichever process applies them, without the engine knowing about metrics.
 
 The store tells what a task became, not what it was. The wrapper remembers the last state it saw
 of each active task (from create, get, find and update, which is how every TESK process meets a
@@ -83,6 +83,13 @@ class ObservedStore:
         if updated.state != before or updated.state in TERMINAL:
             self._changed(updated, before)
         return updated
+
+    def claim(self, worker: str, limit: int) -> list[TaskRecord]:
+        claimed = self.inner.claim(worker, limit)
+        for record in claimed:
+            self._remember(record.id, record.state)
+            self._changed(record, State.QUEUED)  # a claim takes QUEUED tasks only
+        return claimed
 
     def count_by_state(self, states: Collection[State]) -> dict[State, int]:
         return self.inner.count_by_state(states)

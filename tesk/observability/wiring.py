@@ -11,7 +11,7 @@ from tesk.config import CustomConfig, MetricsConfig
 from tesk.observability.http import Caller, register_request_hooks
 from tesk.observability.logs import ENV_LOG_FORMAT, configure_logging
 from tesk.observability.multiproc import prepare_multiprocess_dir
-from tesk.observability.recording import NullRecorder, Recorder, install_recorder
+from tesk.observability.recording import NullRecorder, Recorder
 from tesk.observability.store import ObservedStore
 from tesk.store.base import TaskStore
 
@@ -22,16 +22,12 @@ _process: dict[int, Recorder] = {}
 
 
 def process_recorder(metrics: MetricsConfig) -> Recorder:
-    """This process's recorder: Prometheus metrics when enabled (one per process), else none.
-
-    It is also installed as `tesk.observability.recording.recorder()`.
-    """
+    """This process's recorder: Prometheus metrics when enabled (one per process), else none."""
     if not metrics.enabled:
         chosen: Recorder = NullRecorder()
     else:
         chosen = _process.get(os.getpid()) or _new_prometheus_recorder()
         _process[os.getpid()] = chosen
-    install_recorder(chosen)
     return chosen
 
 

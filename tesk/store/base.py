@@ -88,6 +88,14 @@ class TaskStore(Protocol):
         with the change (the claim of a task by a runner).
         """
 
+    def claim(self, worker: str, limit: int) -> list[TaskRecord]:
+        """Move up to `limit` QUEUED tasks, oldest first, to INITIALIZING held by `worker`.
+
+        Returns the claimed records. Each claim is the compare-and-set `update` does (expected
+        QUEUED, with `worker`), all in one round trip: a runner with N free slots takes N tasks
+        in one call, and a task cancelled or claimed elsewhere meanwhile is simply not returned.
+        """
+
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
         """Tasks in `states` (optionally only those held by `worker`), oldest first."""
 

@@ -129,6 +129,28 @@ class SqlStore:
             f"{self._where}: task {task_id} changed under {_MAX_UPDATE_ATTEMPTS} updates in a row"
         )
 
+    def claim(self, worker: str, limit: int) -> list[TaskRecord]:
+        if "\x00" in worker:
+            raise InvalidRequest("a worker name cannot contain NUL characters")
+        if limit < 1:
+            return []
+        oldest = (
+            sa.select(tasks.c.id)
+            .where(tasks.c.state == State.QUEUED.value)
+            .order_by(tasks.c.created_us, tasks.c.id)
+            .limit(limit)
+        )
+        claimed: list[TaskRecord] = []
+        with self._errors(), self._writer.begin() as conn:
+            for task_id in conn.execute(oldest).scalars().all():
+                # A conflict (PostgreSQL: another runner got there first) only skips that task.
+                outcome = _compare_and_set(
+                    conn, task_id, Progress(State.INITIALIZING), {State.QUEUED}, worker
+                )
+                if isinstance(outcome, TaskRecord):
+                    claimed.append(outcome)
+        return claimed
+
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
         if not states:
             return []

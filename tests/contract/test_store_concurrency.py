@@ -73,6 +73,29 @@ def test_exactly_one_of_competing_claims_wins(open_store: OpenStore) -> None:
         assert (record.state, record.worker) == (State.INITIALIZING, f"runner-{winners[0]}")
 
 
+def test_competing_batch_claims_give_each_task_to_one_runner(open_store: OpenStore) -> None:
+    stores = [open_store() for _ in range(THREADS)]
+    total = 40
+    for i in range(total):
+        stores[0].create(make_record(f"t{i:02d}", i))
+
+    def claim(index: int) -> list[str]:
+        mine: list[str] = []
+        while batch := stores[index].claim(f"runner-{index}", 3):
+            mine += [record.id for record in batch]
+        return mine
+
+    won = run_threads(THREADS, claim)
+
+    every = [task_id for ids in won for task_id in ids]
+    assert sorted(every) == [f"t{i:02d}" for i in range(total)]
+    for index, ids in enumerate(won):
+        for task_id in ids:
+            record = stores[0].get(task_id)
+            assert record is not None
+            assert (record.state, record.worker) == (State.INITIALIZING, f"runner-{index}")
+
+
 def test_concurrent_updates_lose_nothing(open_store: OpenStore) -> None:
     stores = [open_store() for _ in range(THREADS)]
     stores[0].create(make_record("t1", 1, state=State.RUNNING))

@@ -484,5 +484,36 @@ def test_find_returns_tasks_in_the_states_oldest_first(store: TaskStore) -> None
     assert found == [store.get("c")]
 
 
+# --- claim ------------------------------------------------------------------------------------
+
+
+def test_claim_takes_the_oldest_queued_tasks_up_to_the_limit(store: TaskStore) -> None:
+    for task_id, created in [("c", 3), ("a", 1), ("d", 4), ("b", 2), ("e", 5)]:
+        store.create(make_record(task_id, created, tags={"k": task_id}))
+    store.update("a", Progress(State.RUNNING), worker="elsewhere")
+    store.update("d", Progress(State.CANCELING))
+
+    claimed = store.claim("runner-1", 2)
+
+    assert ids(claimed) == ["b", "c"]
+    for record in claimed:
+        assert (record.state, record.worker) == (State.INITIALIZING, "runner-1")
+        assert record == store.get(record.id)
+    assert ids(store.find({State.QUEUED})) == ["e"]
+    running = store.get("a")
+    assert running is not None
+    assert (running.state, running.worker) == (State.RUNNING, "elsewhere")
+    assert ids(store.claim("runner-2", 5)) == ["e"]
+    assert store.claim("runner-2", 5) == []
+
+
+def test_claim_of_nothing_changes_nothing(store: TaskStore) -> None:
+    store.create(make_record("a", 1))
+    assert store.claim("runner-1", 0) == []
+    record = store.get("a")
+    assert record is not None
+    assert (record.state, record.worker) == (State.QUEUED, None)
+
+
 def test_ping_succeeds_on_a_reachable_store(store: TaskStore) -> None:
     store.ping()

@@ -45,9 +45,6 @@ class FakeBackend:
         if self.fail_cancel is not None:
             raise BackendError(self.fail_cancel)
 
-    def reconcile(self) -> None:
-        return None
-
     def supported_backend_parameters(self) -> Sequence[str]:
         return list(self.supported)
 

@@ -73,6 +73,16 @@ class MemoryStore:
             self._tasks[task_id] = updated
             return updated
 
+    def claim(self, worker: str, limit: int) -> list[TaskRecord]:
+        claimed: list[TaskRecord] = []
+        for record in self.find({State.QUEUED})[: max(0, limit)]:
+            updated = self.update(
+                record.id, Progress(State.INITIALIZING), expected={State.QUEUED}, worker=worker
+            )
+            if updated is not None:
+                claimed.append(updated)
+        return claimed
+
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
         with self._lock:
             found = [

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tesk.backends.base import BackendError
-from tesk.backends.local import LocalBackend
+from tesk.backends.local import LocalBackend, LocalRunner
 from tesk.backends.local.runner import STOPPED_REASON
+from tesk.backends.local.serving import data_dir_of, runner_id
 from tesk.config import CustomConfig, LimitsConfig, LocalConfig
 from tesk.store.base import TaskRecord
 from tesk.tes.models import Executor, FileType, Input, Output, Resources, Task, TaskLog, timestamp
@@ -66,17 +67,27 @@ class Harness:
         return CustomConfig(data_dir=self.data_root, local=LocalConfig(**settings))  # type: ignore[arg-type]
 
     def backend(self, *, start: bool = True, poll: float = 1.0, **local: object) -> LocalBackend:
-        backend = LocalBackend(
+        """The serving process's backend, holding the runner (started unless `start` is False)."""
+        runner = LocalRunner(
             self.config(**local),
             self.store,
             stager=FakeStager(),
             stop_grace_s=0.5,
             poll_interval_s=poll,
         )
+        backend = LocalBackend.serving(runner, self.store)
         if start:
             backend.start()
             self.backends.append(backend)
         return backend
+
+    def api_backend(self) -> LocalBackend:
+        """An API process's backend: it reaches the runner by datagram only."""
+        return LocalBackend.for_api(self.config(), self.store)
+
+    @property
+    def runner_id(self) -> str:
+        return runner_id(data_dir_of(self.config()))
 
     def record(self, *scripts: str, log: TaskLog | None = None, **fields: object) -> TaskRecord:
         task_id = f"task-{uuid.uuid4().hex[:12]}"
@@ -140,7 +151,7 @@ def test_a_task_runs_to_complete_with_logs_and_outputs(harness: Harness) -> None
     record = harness.wait(task_id, TERMINAL)
 
     assert record.state == State.COMPLETE
-    assert record.worker == backend.runner_id
+    assert record.worker == harness.runner_id
     assert out.read_text() == "HELLO\n"
     log = record.log
     assert log is not None
@@ -229,7 +240,7 @@ def test_cancel_of_a_running_task_kills_it_and_leaves_nothing(harness: Harness) 
 
 
 def test_cancel_of_a_queued_task_is_immediate(harness: Harness) -> None:
-    api_side = harness.backend(start=False)
+    api_side = harness.api_backend()
     task_id = harness.submit(api_side, "true")
     harness.cancel(api_side, task_id)
     assert harness.state(task_id) == State.CANCELED
@@ -238,7 +249,7 @@ def test_cancel_of_a_queued_task_is_immediate(harness: Harness) -> None:
 def test_api_processes_reach_the_runner_through_its_socket(harness: Harness) -> None:
     # A runner that would not look at the store by itself for a minute: only wake-ups move it.
     harness.backend(poll=60.0)
-    api_side = harness.backend(start=False)
+    api_side = harness.api_backend()
     marker = f"tesk-wake-{uuid.uuid4().hex}"
     task_id = harness.submit(api_side, f"sleep 300; echo {marker}")
     harness.wait(task_id, {State.RUNNING})
@@ -248,8 +259,7 @@ def test_api_processes_reach_the_runner_through_its_socket(harness: Harness) -> 
 
 
 def test_restart_settles_what_a_dead_runner_left(harness: Harness) -> None:
-    probe = harness.backend(start=False)
-    mine = probe.runner_id
+    mine = harness.runner_id
 
     def stored(state: State, worker: str | None) -> str:
         record = harness.record("echo hi")
@@ -373,7 +383,7 @@ def test_podman_tasks_complete_and_cancel(harness: Harness) -> None:
 
 
 def test_the_run_time_limit_is_the_only_backend_parameter(harness: Harness) -> None:
-    backend = harness.backend(start=False)
+    backend = harness.api_backend()
     assert list(backend.supported_backend_parameters()) == ["max_runtime_seconds"]
     backend.check_backend_parameters({"max_runtime_seconds": "3600"})
     for bad in ("0", "-1", "1.5", "an hour", ""):
@@ -402,7 +412,8 @@ def test_an_executor_over_its_run_time_limit_is_stopped_and_the_task_fails(
 
 def test_the_servers_run_time_limit_applies_to_tasks_that_set_none(harness: Harness) -> None:
     config = harness.config().model_copy(update={"limits": LimitsConfig(max_runtime_seconds=1)})
-    backend = LocalBackend(config, harness.store, stager=FakeStager(), stop_grace_s=0.5)
+    runner = LocalRunner(config, harness.store, stager=FakeStager(), stop_grace_s=0.5)
+    backend = LocalBackend.serving(runner, harness.store)
     backend.start()
     harness.backends.append(backend)
     limited = harness.submit(backend, "sleep 60")
@@ -413,3 +424,8 @@ def test_the_servers_run_time_limit_applies_to_tasks_that_set_none(harness: Harn
     assert finished.state == State.COMPLETE
     assert finished.log is not None
     assert finished.log.logs[0].stdout == "done\n"
+
+
+def test_an_api_process_backend_runs_nothing(harness: Harness) -> None:
+    with pytest.raises(BackendError, match="only submits"):
+        harness.api_backend().start()

@@ -67,9 +67,6 @@ class KubernetesBackend:
             # deleted by the reconciler, which finds the task CANCELED).
             self._store.update(task_id, Progress(State.CANCELED), expected={State.CANCELING})
 
-    def reconcile(self) -> None:
-        self._reconciler_for().resync()
-
     def supported_backend_parameters(self) -> Sequence[str]:
         return parameters.SUPPORTED
 

@@ -3,7 +3,7 @@
 One runner serves a data dir (the backend holds its lock). Everything it needs to know is in the
 store: a claim is a compare-and-set QUEUED -> INITIALIZING that records the runner's id, so
 several runners could share a store safely, and a restarted runner finds the tasks it held.
-Wake-ups only make it look at the store sooner than its next poll.
+Hints (wake-ups) only make it look at the store sooner than its next poll.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tesk.backends.local.reporting import ProgressWriter
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.engine import TaskEngine
 from tesk.engine.runtime import Runtime
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
-from tesk.tes.states import STARTED, State, is_terminal
+from tesk.tes.states import STARTED, State
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +29,6 @@ STOPPED_REASON = "TESK stopped while the task was running; it was not restarted"
 LOST_REASON = "the runner lost track of the task (its final state could not be stored)"
 
 _ENGINE_EXIT_WAIT_S = 30.0
-
-
-class StoreReporter:
-    """Delivers progress to the store; a task found CANCELING there is cancelled at once."""
-
-    def __init__(self, store: TaskStore, task_id: str, cancel: Cancellation) -> None:
-        self._store = store
-        self._task_id = task_id
-        self._cancel = cancel
-
-    def report(self, progress: Progress) -> None:
-        if self._store.update(self._task_id, progress) is not None:
-            return
-        if not is_terminal(progress.state):
-            current = self._store.get(self._task_id)
-            if current is not None and current.state == State.CANCELING:
-                self._cancel.cancel()
 
 
 @dataclass
@@ -55,6 +39,17 @@ class _Running:
 
 
 class Runner:
+    """Claims and runs tasks; what makes it look at the store is a hint, a free slot or its poll.
+
+    Hints come from `task_queued` (a task was created) and `task_canceling` (a task was stored
+    CANCELING). A burst of hints is one look at the store, and a hint that a task was queued
+    costs no store call at all while every slot is busy: the runner knows how many tasks it
+    runs, and it claims only for free slots, as many as are free in one store call. Whether
+    more tasks may wait is remembered from the hints and from the last claim (a claim that
+    filled every free slot may have left more), so a slot that frees claims at once. The poll
+    (`poll_interval_s`) claims and sweeps cancels anyway, for the hints that never arrived.
+    """
+
     def __init__(
         self,
         store: TaskStore,
@@ -65,6 +60,8 @@ class Runner:
         poll_interval_s: float = 1.0,
         orphan_check_s: float = 10.0,
     ) -> None:
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
         self._store = store
         self._make_runtime = make_runtime
         self.runner_id = runner_id
@@ -73,16 +70,34 @@ class Runner:
         self._orphan_check = orphan_check_s
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
+        self._progress = ProgressWriter(store)
+        # Set under _lock by whoever has news; read and reset by the loop thread.
+        self._queued_hint = False
+        self._cancel_hints: set[str] = set()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._loop_thread = threading.Thread(target=self._loop, name="tesk-runner", daemon=True)
+        self._may_have_queued = True  # the loop thread's own: nothing is known at start
+        self._next_poll = 0.0
         self._next_orphan_check = 0.0
 
     def start(self) -> None:
         self.recover()
+        self._progress.start()
         self._loop_thread.start()
 
-    def wake(self) -> None:
+    def task_queued(self, task_id: str | None = None) -> None:
+        """A hint: a task may be QUEUED. Wakes the loop only if a slot is free to run it."""
+        with self._lock:
+            self._queued_hint = True
+            free = len(self._running) < self._max
+        if free:
+            self._wake.set()
+
+    def task_canceling(self, task_id: str) -> None:
+        """A hint: `task_id` may be CANCELING (the store says whether it is)."""
+        with self._lock:
+            self._cancel_hints.add(task_id)
         self._wake.set()
 
     def running(self) -> list[str]:
@@ -107,24 +122,49 @@ class Runner:
                 self._tick()
             except Exception:
                 logger.exception("runner: looking at the store failed; trying again")
-            self._wake.wait(self._poll)
+                self._may_have_queued = True
+            self._wake.wait(max(0.0, self._next_poll - time.monotonic()))
             self._wake.clear()
 
     def _tick(self) -> None:
-        self._sweep_canceling()
-        if time.monotonic() >= self._next_orphan_check:
-            self._next_orphan_check = time.monotonic() + self._orphan_check
-            self._fail_orphans()
-        self._claim()
+        with self._lock:
+            hinted, self._queued_hint = self._queued_hint, False
+            cancels, self._cancel_hints = self._cancel_hints, set()
+        now = time.monotonic()
+        polling = now >= self._next_poll
+        if polling:
+            self._next_poll = now + self._poll
+            self._sweep_canceling()
+            if now >= self._next_orphan_check:
+                self._next_orphan_check = now + self._orphan_check
+                self._fail_orphans()
+        else:
+            for task_id in cancels:
+                self._settle_cancel(task_id)
+        if hinted or polling:
+            self._may_have_queued = True
+        if self._may_have_queued:
+            self._claim()
 
     def _sweep_canceling(self) -> None:
         for record in self._store.find({State.CANCELING}, worker=self.runner_id):
-            with self._lock:
-                entry = self._running.get(record.id)
-            if entry is not None:
-                entry.cancel.cancel()
-            else:
-                self._store.update(record.id, Progress(State.CANCELED), expected={State.CANCELING})
+            self._cancel_held(record.id)
+
+    def _settle_cancel(self, task_id: str) -> None:
+        record = self._store.get(task_id)
+        if record is None or record.worker != self.runner_id:
+            return  # another runner's task, or a forged hint
+        if record.state == State.CANCELING:
+            self._cancel_held(task_id)
+
+    def _cancel_held(self, task_id: str) -> None:
+        """A task of this runner is CANCELING: stop its engine, or end it if none runs."""
+        with self._lock:
+            entry = self._running.get(task_id)
+        if entry is not None:
+            entry.cancel.cancel()
+        else:
+            self._store.update(task_id, Progress(State.CANCELED), expected={State.CANCELING})
 
     def _fail_orphans(self) -> None:
         """Tasks held here that no engine runs (their final report was lost)."""
@@ -142,20 +182,12 @@ class Runner:
         with self._lock:
             free = self._max - len(self._running)
         if free <= 0 or self._stopping.is_set():
-            return
-        for record in self._store.find({State.QUEUED}):
-            if free <= 0 or self._stopping.is_set():
-                return
-            claimed = self._store.update(
-                record.id,
-                Progress(State.INITIALIZING),
-                expected={State.QUEUED},
-                worker=self.runner_id,
-            )
-            if claimed is None:
-                continue  # cancelled meanwhile, or claimed by another runner
-            self._start_engine(claimed)
-            free -= 1
+            return  # a slot that frees wakes the loop, which claims then
+        claimed = self._store.claim(self.runner_id, free)
+        # Fewer than asked for: nothing else was QUEUED then; a new task sends a hint.
+        self._may_have_queued = len(claimed) == free
+        for record in claimed:
+            self._start_engine(record)
 
     def _start_engine(self, record: TaskRecord) -> None:
         cancel = Cancellation()
@@ -172,7 +204,7 @@ class Runner:
             engine = TaskEngine(
                 record.task,
                 runtime,
-                StoreReporter(self._store, record.id, cancel),
+                self._progress.reporter(record.id, cancel),
                 cancel,
                 initial_log=record.log,
                 first_seq=record.seq + 1,
@@ -223,3 +255,4 @@ class Runner:
             entry.cancel.cancel()
         for entry in remaining:
             entry.thread.join(_ENGINE_EXIT_WAIT_S)
+        self._progress.stop()

@@ -1,8 +1,9 @@
-"""Wake-up datagrams from the API processes to the runner: hints, never orders.
+"""Wake-up hints from the local backend to the runner: datagrams between processes.
 
-A message only makes the runner look at the store now instead of at its next poll, so a lost,
-duplicated or forged message changes nothing but timing. The socket lives in the data dir; when
-that path is too long for a Unix socket address, an abstract name derived from it is used.
+A hint only makes the runner look at the store now instead of at its next poll, so a lost,
+duplicated or forged message changes nothing but timing. Two hints exist: a task was queued, and
+a task was stored CANCELING. The socket lives in the data dir; when that path is too long for a
+Unix socket address, an abstract name derived from it is used.
 """
 
 from __future__ import annotations
@@ -15,11 +16,44 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
 _MAX_PATH = 100  # sun_path holds 108 bytes on Linux, fewer elsewhere
 _MAX_MESSAGE = 512
+_QUEUED = "queued"
+_CANCELING = "cancel"
+
+
+class Wakeups(Protocol):
+    """Where the local backend sends its hints: the runner itself, or the socket to it."""
+
+    def task_queued(self, task_id: str) -> None: ...
+
+    def task_canceling(self, task_id: str) -> None: ...
+
+
+class SocketWakeups:
+    """Hints from an API process, by datagram to the runner's socket."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+
+    def task_queued(self, task_id: str) -> None:
+        send(self._address, f"{_QUEUED} {task_id}")
+
+    def task_canceling(self, task_id: str) -> None:
+        send(self._address, f"{_CANCELING} {task_id}")
+
+
+def deliver(message: str, to: Wakeups) -> None:
+    """Pass one received datagram on as the hint it is (anything unknown: a task was queued)."""
+    kind, _, task_id = message.partition(" ")
+    if kind == _CANCELING and task_id:
+        to.task_canceling(task_id)
+    else:
+        to.task_queued(task_id)
 
 
 def socket_address(data_dir: Path, socket_path: Path) -> str:

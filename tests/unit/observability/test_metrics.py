@@ -18,7 +18,6 @@ from tesk.config import CustomConfig, MetricsConfig
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
 from tesk.observability import prometheus
-from tesk.observability.recording import recorder as installed_recorder
 from tesk.observability.stager import ObservedStager, scheme_of
 from tesk.observability.store import ObservedStore
 from tesk.observability.wiring import observe_store, process_recorder
@@ -158,8 +157,10 @@ def test_metrics_can_be_switched_off() -> None:
     off = Served(CustomConfig(metrics=MetricsConfig(enabled=False)))
     assert off.client.get("/metrics").status_code == 404
     assert off.create()
-    # The process recorder is now the null one; switching on again restores the real one.
-    assert not isinstance(installed_recorder(), prometheus.PrometheusRecorder)
+    assert not isinstance(
+        process_recorder(MetricsConfig(enabled=False)), prometheus.PrometheusRecorder
+    )
+    # Switching on again gives the process's real one.
     assert isinstance(process_recorder(MetricsConfig()), prometheus.PrometheusRecorder)
 
 
