@@ -220,6 +220,19 @@ class MetricsConfig(Section):
     enabled: bool = True  # serve Prometheus metrics at /metrics
 
 
+class PricesConfig(Section):
+    """What an hour of each resource costs, for `usage.cost_usd` in every task's log (unset: no
+    cost is reported)."""
+
+    core_hour_usd: float | None = Field(default=None, ge=0)
+    ram_gb_hour_usd: float | None = Field(default=None, ge=0)
+    disk_gb_hour_usd: float | None = Field(default=None, ge=0)
+
+
+class UsageConfig(Section):
+    prices: PricesConfig = PricesConfig()
+
+
 class CustomConfig(Section):
     data_dir: Path = Path(".tesk")
     backend: Literal["local", "kubernetes"] = "local"
@@ -228,6 +241,7 @@ class CustomConfig(Section):
     kubernetes: KubernetesConfig = KubernetesConfig()
     filer: FilerConfig = FilerConfig()
     limits: LimitsConfig = LimitsConfig()
+    usage: UsageConfig = UsageConfig()
     auth: AuthConfig = AuthConfig()
     service_info: ServiceInfoConfig = ServiceInfoConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -24,7 +24,7 @@ from tesk.engine.runtime import (
     RuntimeFailure,
 )
 from tesk.engine.stages import StageError
-from tesk.engine.usage import UsageMeter
+from tesk.engine.usage import Prices, UsageMeter
 from tesk.tes.models import ExecutorLog, FileType, Task, TaskLog, timestamp
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
@@ -47,6 +47,7 @@ class TaskEngine:
         *,
         initial_log: TaskLog | None = None,
         first_seq: int = 1,
+        prices: Prices | None = None,
         final_report_backoff_s: Sequence[float] = FINAL_REPORT_BACKOFF_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -66,7 +67,8 @@ class TaskEngine:
         self._log.logs = []
         self._log.outputs = []
         self._input_types: tuple[FileType, ...] | None = None
-        self._usage = UsageMeter.starting_now(task.creation_time)
+        hourly = prices.hourly(task.resources) if prices is not None else None
+        self._usage = UsageMeter.starting_now(task.creation_time, hourly)
         self._phase = "starting"
 
     @property

@@ -13,6 +13,12 @@ of the attempt; a figure it could not measure is left out, never estimated:
     usage.executor.<n>.peak_memory_bytes  the largest resident set of any of them
     usage.cpu_seconds         the sum over the executors measured
     usage.peak_memory_bytes   the largest over the executors measured
+
+With prices configured, also what the attempt cost, priced on the resources the task asked for
+(cpu_cores: 1 when unset; ram_gb and disk_gb only when set):
+
+    vm_price_per_hour_usd     what an hour of those resources costs (the key Cromwell reads)
+    usage.cost_usd            that price times the attempt's wall time
 """
 
 from __future__ import annotations
@@ -21,9 +27,32 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tesk.tes.models import OutputFileLog
+from tesk.tes.models import OutputFileLog, Resources
 
 PREFIX = "usage."
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per hour of one core, one GB of RAM, one GB of disk (None: not priced); the fields
+    are named as in the configuration's `usage.prices`."""
+
+    core_hour_usd: float | None = None
+    ram_gb_hour_usd: float | None = None
+    disk_gb_hour_usd: float | None = None
+
+    def hourly(self, resources: Resources | None) -> float | None:
+        """What an hour of `resources` costs; None if nothing is priced."""
+        if (self.core_hour_usd, self.ram_gb_hour_usd, self.disk_gb_hour_usd) == (None, None, None):
+            return None
+        cores = (resources.cpu_cores if resources else None) or 1
+        ram = (resources.ram_gb if resources else None) or 0.0
+        disk = (resources.disk_gb if resources else None) or 0.0
+        return (
+            cores * (self.core_hour_usd or 0.0)
+            + ram * (self.ram_gb_hour_usd or 0.0)
+            + disk * (self.disk_gb_hour_usd or 0.0)
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,7 @@ class UsageMeter:
     """Collects the figures of one attempt as the engine goes through it."""
 
     queued_seconds: float | None = None
+    hourly_price_usd: float | None = None
     files_in: int | None = None
     bytes_in: int | None = None
     files_out: int | None = None
@@ -48,8 +78,8 @@ class UsageMeter:
     _ended: float | None = None
 
     @classmethod
-    def starting_now(cls, creation_time: str | None) -> UsageMeter:
-        return cls(queued_seconds=_seconds_since(creation_time))
+    def starting_now(cls, creation_time: str | None, hourly_price_usd: float | None) -> UsageMeter:
+        return cls(queued_seconds=_seconds_since(creation_time), hourly_price_usd=hourly_price_usd)
 
     def staged_in(self, files: int, size: int) -> None:
         self.files_in, self.bytes_in = files, size
@@ -86,7 +116,11 @@ class UsageMeter:
         for index, usage in sorted(self.executors.items()):
             figures[f"executor.{index}.cpu_seconds"] = _decimal(usage.cpu_seconds)
             figures[f"executor.{index}.peak_memory_bytes"] = str(usage.peak_memory_bytes)
-        return {PREFIX + name: value for name, value in figures.items()}
+        metadata = {PREFIX + name: value for name, value in figures.items()}
+        if self.hourly_price_usd is not None:
+            metadata["vm_price_per_hour_usd"] = f"{self.hourly_price_usd:.6f}"
+            metadata[PREFIX + "cost_usd"] = f"{self.hourly_price_usd * wall / 3600:.6f}"
+        return metadata
 
 
 def _seconds_since(moment: str | None) -> float | None:

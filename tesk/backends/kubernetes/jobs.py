@@ -50,6 +50,7 @@ class JobLauncher:
                 self._config.limits.log_tail_bytes,
                 self._config.logging.format,
                 self._config.limits.max_runtime_seconds,
+                self._config.usage.prices,
             )
             configmap = manifests.task_configmap(self._k8s, record.id, job, files)
             if self.kube.create("configmaps", ns, configmap) is None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tesk.backends.kubernetes import names, parameters
 from tesk.backends.kubernetes.manifests import JobRef
 from tesk.backends.kubernetes.parameters import Placement
-from tesk.config import FilerConfig, KubernetesConfig
+from tesk.config import FilerConfig, KubernetesConfig, PricesConfig
 from tesk.observability.logs import LogFormat
 from tesk.store.base import TaskRecord
 from tesk.tes.models import Task, TaskLog
@@ -52,6 +52,7 @@ class TaskmasterSettings(BaseModel):
     file_roots: list[str]
     placement: Placement = Placement()
     log_format: LogFormat = "text"
+    prices: PricesConfig = PricesConfig()
 
     @property
     def job_ref(self) -> JobRef:
@@ -73,6 +74,7 @@ def files_for(
     log_tail_bytes: int,
     log_format: LogFormat = "text",
     max_runtime_s: int | None = None,
+    prices: PricesConfig | None = None,
 ) -> dict[str, str]:
     """The ConfigMap files of one task; `max_runtime_s` is the limit of executors whose task sets
     none."""
@@ -96,6 +98,7 @@ def files_for(
         file_roots=[str(root) for root in filer.file_roots],
         placement=placement,
         log_format=log_format,
+        prices=prices or PricesConfig(),
     )
     files = {
         names.TASK_KEY: json.dumps(record.task.dump(), separators=(",", ":")),

@@ -25,6 +25,7 @@ from tesk.backends.kubernetes.reporter import ConfigMapReporter
 from tesk.backends.kubernetes.runtime import KubernetesRuntime
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.engine import TaskEngine
+from tesk.engine.usage import Prices
 from tesk.observability.logs import configure_logging, log_format
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
@@ -91,6 +92,7 @@ def main(task_dir: Path) -> int:
             never_cancelled,
             initial_log=settings.initial_log,
             first_seq=first_seq,
+            prices=Prices(**settings.prices.model_dump()),
             final_report_backoff_s=FINAL_REPORT_BACKOFF_S,
         )
         state = engine.run()

@@ -18,6 +18,7 @@ from tesk.backends.local.reporting import ProgressWriter
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.engine import TaskEngine
 from tesk.engine.runtime import Runtime
+from tesk.engine.usage import Prices
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
@@ -59,6 +60,7 @@ class Runner:
         max_concurrent: int,
         poll_interval_s: float = 1.0,
         orphan_check_s: float = 10.0,
+        prices: Prices | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
@@ -68,6 +70,7 @@ class Runner:
         self._max = max_concurrent
         self._poll = poll_interval_s
         self._orphan_check = orphan_check_s
+        self._prices = prices
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
         self._progress = ProgressWriter(store)
@@ -208,6 +211,7 @@ class Runner:
                 cancel,
                 initial_log=record.log,
                 first_seq=record.seq + 1,
+                prices=self._prices,
             )
             engine.run()
         except Exception as exc:

@@ -31,6 +31,7 @@ from tesk.backends.local.runtime import LocalRuntime
 from tesk.backends.local.wakeup import Listener, deliver, socket_address
 from tesk.config import CustomConfig
 from tesk.engine.stages import Stager
+from tesk.engine.usage import Prices
 from tesk.store.base import TaskStore
 from tesk.tes.limits import max_runtime
 from tesk.tes.models import Task
@@ -147,6 +148,7 @@ class LocalRunner:
             runner_id=self.runner_id,
             max_concurrent=self._config.local.max_concurrent_tasks,
             poll_interval_s=self._poll,
+            prices=Prices(**self._config.usage.prices.model_dump()),
         )
         # Listen first: a hint sent while the runner settles old tasks is then not lost.
         listener = Listener(self._address, lambda message: deliver(message, runner))

@@ -9,8 +9,8 @@ import pytest
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.engine import TaskEngine
 from tesk.engine.runtime import Preempted
-from tesk.engine.usage import ExecutorUsage
-from tesk.tes.models import Executor, FileType, OutputFileLog, Task, TaskLog
+from tesk.engine.usage import ExecutorUsage, Prices
+from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task, TaskLog
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
 from tests.fakes.fake_runtime import BLOCK, FakeRuntime, Run, RuntimeFailure, StageError
@@ -432,3 +432,28 @@ def test_an_executor_stopped_by_the_run_time_limit_fails_the_task_despite_ignore
     final = reporter.last.log
     assert final is not None
     assert "executor 0 ran longer than the task's run-time limit" in (final.system_logs or [])
+
+
+def test_with_prices_the_attempt_reports_its_hourly_price_and_cost() -> None:
+    task = make_task(count=1)
+    task.resources = Resources(cpu_cores=4, ram_gb=16, disk_gb=100)
+    reporter = RecordingReporter()
+    prices = Prices(core_hour_usd=0.04, ram_gb_hour_usd=0.005, disk_gb_hour_usd=0.0001)
+    TaskEngine(task, FakeRuntime(), reporter, Cancellation(), prices=prices).run()
+    final = reporter.last.log
+    assert final is not None
+    assert final.metadata is not None
+    # 4 x 0.04 + 16 x 0.005 + 100 x 0.0001
+    assert final.metadata["vm_price_per_hour_usd"] == "0.250000"
+    wall = float(final.metadata["usage.wall_seconds"])
+    assert float(final.metadata["usage.cost_usd"]) == pytest.approx(0.25 * wall / 3600, abs=1e-6)
+
+
+def test_without_prices_no_cost_is_reported() -> None:
+    reporter = RecordingReporter()
+    TaskEngine(make_task(count=1), FakeRuntime(), reporter, Cancellation()).run()
+    final = reporter.last.log
+    assert final is not None
+    assert final.metadata is not None
+    assert "usage.cost_usd" not in final.metadata
+    assert "vm_price_per_hour_usd" not in final.metadata
