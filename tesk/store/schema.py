@@ -80,6 +80,10 @@ task_tags = sa.Table(
 # straight from the index, without sorting, and finds the keyset position by a range.
 sa.Index("ix_tasks_created", tasks.c.created_us, tasks.c.id)
 sa.Index("ix_tasks_state_created", tasks.c.state, tasks.c.created_us, tasks.c.id)
+# Fair claims rank each owner's QUEUED tasks by age (tesk/store/fair.py).
+sa.Index(
+    "ix_tasks_state_owner_created", tasks.c.state, tasks.c.owner, tasks.c.created_us, tasks.c.id
+)
 sa.Index("ix_tasks_owner_created", tasks.c.owner, tasks.c.created_us, tasks.c.id)
 # A name prefix is a range, so its matches need sorting: this index holds everything to sort.
 sa.Index("ix_tasks_name_created", tasks.c.name, tasks.c.created_us, tasks.c.id)

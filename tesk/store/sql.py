@@ -13,12 +13,13 @@ from sqlalchemy.engine import Connection, Row
 from tesk.config import CustomConfig
 from tesk.store import database
 from tesk.store.base import Cursor, StoreUnavailable, TaskPage, TaskQuery, TaskRecord
+from tesk.store.fair import Queued, fair_order
 from tesk.store.listing import page
 from tesk.store.schema import create_schema, task_tags, tasks
 from tesk.tes.errors import InvalidRequest
 from tesk.tes.models import FileType, Task, TaskLog
 from tesk.tes.progress import Progress, TaskProgressState, reduce
-from tesk.tes.states import State
+from tesk.tes.states import STARTED, State
 
 SQLITE_FILE = "tesk.db"
 
@@ -134,15 +135,9 @@ class SqlStore:
             raise InvalidRequest("a worker name cannot contain NUL characters")
         if limit < 1:
             return []
-        oldest = (
-            sa.select(tasks.c.id)
-            .where(tasks.c.state == State.QUEUED.value)
-            .order_by(tasks.c.created_us, tasks.c.id)
-            .limit(limit)
-        )
         claimed: list[TaskRecord] = []
         with self._errors(), self._writer.begin() as conn:
-            for task_id in conn.execute(oldest).scalars().all():
+            for task_id in _fair_candidates(conn, limit):
                 # A conflict (PostgreSQL: another runner got there first) only skips that task.
                 outcome = _compare_and_set(
                     conn, task_id, Progress(State.INITIALIZING), {State.QUEUED}, worker
@@ -336,3 +331,28 @@ def _task_json(task: Task) -> str:
 
 def _log_json(log: TaskLog | None) -> str | None:
     return None if log is None else log.model_dump_json(exclude_unset=True, exclude_none=True)
+
+
+def _fair_candidates(conn: Connection, limit: int) -> list[str]:
+    """Up to `limit` QUEUED task ids in fair order (tesk/store/fair.py)."""
+    counts = conn.execute(
+        sa.select(tasks.c.owner, sa.func.count())
+        .where(tasks.c.state.in_([s.value for s in STARTED]))
+        .group_by(tasks.c.owner)
+    ).all()
+    running: dict[str | None, int] = {row[0]: row[1] for row in counts}
+    # No owner can get more than `limit` of the slots: its `limit` oldest tasks are enough.
+    turn = (
+        sa.func.row_number()
+        .over(partition_by=tasks.c.owner, order_by=(tasks.c.created_us, tasks.c.id))
+        .label("turn")
+    )
+    ranked = (
+        sa.select(tasks.c.id, tasks.c.owner, tasks.c.created_us, turn)
+        .where(tasks.c.state == State.QUEUED.value)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(ranked.c.id, ranked.c.owner, ranked.c.created_us).where(ranked.c.turn <= limit)
+    ).all()
+    return fair_order((Queued(*row) for row in rows), running, limit)

@@ -507,6 +507,31 @@ def test_claim_takes_the_oldest_queued_tasks_up_to_the_limit(store: TaskStore) -
     assert store.claim("runner-2", 5) == []
 
 
+def test_claims_are_fair_across_owners_so_a_burst_does_not_starve_a_single_task(
+    store: TaskStore,
+) -> None:
+    # Alice queued a burst long before Bob's one task; she already runs two of hers elsewhere.
+    for i in range(50):
+        store.create(make_record(f"alice-{i:02}", 100 + i, owner="alice"))
+    store.create(make_record("bob-0", 10_000, owner="bob"))
+    for task_id in ("alice-00", "alice-01"):
+        store.update(task_id, Progress(State.RUNNING), worker="elsewhere")
+
+    # One free slot: Bob runs nothing, so his task goes first, however young.
+    assert ids(store.claim("runner-1", 1)) == ["bob-0"]
+    # Then Carol's and Alice's tasks take turns by what each owner runs, oldest first in each.
+    store.create(make_record("carol-0", 20_000, owner="carol"))
+    store.create(make_record("carol-1", 20_001, owner="carol"))
+    assert ids(store.claim("runner-1", 3)) == ["carol-0", "carol-1", "alice-02"]
+    assert ids(store.claim("runner-1", 2)) == ["alice-03", "alice-04"]
+
+
+def test_without_owners_claims_are_oldest_first(store: TaskStore) -> None:
+    for task_id, created in [("c", 3), ("a", 1), ("b", 2)]:
+        store.create(make_record(task_id, created))
+    assert ids(store.claim("runner-1", 3)) == ["a", "b", "c"]
+
+
 def test_claim_of_nothing_changes_nothing(store: TaskStore) -> None:
     store.create(make_record("a", 1))
     assert store.claim("runner-1", 0) == []

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections import Counter
 from collections.abc import Collection
 
 from tesk.store.base import Cursor, TaskPage, TaskQuery, TaskRecord
+from tesk.store.fair import Queued, fair_order
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress, TaskProgressState, reduce
-from tesk.tes.states import State
+from tesk.tes.states import STARTED, State
 
 
 class MemoryStore:
@@ -75,9 +77,11 @@ class MemoryStore:
 
     def claim(self, worker: str, limit: int) -> list[TaskRecord]:
         claimed: list[TaskRecord] = []
-        for record in self.find({State.QUEUED})[: max(0, limit)]:
+        running = Counter(record.owner for record in self.find(STARTED))
+        queued = [Queued(r.id, r.owner, r.created_us) for r in self.find({State.QUEUED})]
+        for task_id in fair_order(queued, running, max(0, limit)):
             updated = self.update(
-                record.id, Progress(State.INITIALIZING), expected={State.QUEUED}, worker=worker
+                task_id, Progress(State.INITIALIZING), expected={State.QUEUED}, worker=worker
             )
             if updated is not None:
                 claimed.append(updated)

@@ -6,6 +6,7 @@ fake stager for the filer; executors really run in bwrap sandboxes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -429,3 +430,27 @@ def test_the_servers_run_time_limit_applies_to_tasks_that_set_none(harness: Harn
 def test_an_api_process_backend_runs_nothing(harness: Harness) -> None:
     with pytest.raises(BackendError, match="only submits"):
         harness.api_backend().start()
+
+
+def test_one_owners_backlog_does_not_starve_another_owners_task(harness: Harness) -> None:
+    backend = harness.backend(max_concurrent_tasks=2)
+    backlog = []
+    for _ in range(8):
+        record = dataclasses.replace(harness.record("sleep 0.5"), owner="alice")
+        harness.store.create(record)
+        backend.submit(record)
+        backlog.append(record.id)
+    single = dataclasses.replace(harness.record("true"), owner="bob")
+    harness.store.create(single)
+    backend.submit(single)
+
+    started = {}
+    for task_id in [*backlog, single.id]:
+        done = harness.wait(task_id, TERMINAL, timeout=60)
+        assert done.state == State.COMPLETE
+        assert done.log is not None
+        assert done.log.start_time is not None
+        started[task_id] = done.log.start_time
+    # Bob's task came last but started before most of Alice's earlier backlog.
+    after_bob = [t for t in backlog if started[t] > started[single.id]]
+    assert len(after_bob) >= 5, sorted(started.items(), key=lambda item: item[1])
