@@ -275,9 +275,12 @@ EVERY_VALUE: dict[str, object] = {
     "auth.oidc.cacheTtlSeconds": 60,
     "auth.oidc.timeoutSeconds": 3,
     **{
-        f"limits.{camel(name)}": info.default + 1
+        f"limits.{camel(name)}": (info.default or 0) + 1
         for name, info in LimitsConfig.model_fields.items()
     },
+    "usage.prices.coreHourUsd": 0.04,
+    "usage.prices.ramGbHourUsd": 0.005,
+    "usage.prices.diskGbHourUsd": 0.0001,
     "serviceInfo.id": "org.example.tes",
     "serviceInfo.name": "Example",
     "serviceInfo.description": "d",
@@ -341,7 +344,13 @@ EVERY_SETTING: dict[str, object] = {
     "auth.oidc.require_access_token_type": True,
     "auth.oidc.cache_ttl_s": 60,
     "auth.oidc.timeout_s": 3,
-    **{f"limits.{name}": info.default + 1 for name, info in LimitsConfig.model_fields.items()},
+    **{
+        f"limits.{name}": (info.default or 0) + 1
+        for name, info in LimitsConfig.model_fields.items()
+    },
+    "usage.prices.core_hour_usd": 0.04,
+    "usage.prices.ram_gb_hour_usd": 0.005,
+    "usage.prices.disk_gb_hour_usd": 0.0001,
     "service_info.id": "org.example.tes",
     "service_info.name": "Example",
     "service_info.description": "d",
