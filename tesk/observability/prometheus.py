@@ -84,6 +84,18 @@ class PrometheusRecorder:
             ["exit_code"],
             registry=registry,
         )
+        self.owner_cpu = Counter(
+            "tesk_owner_cpu_seconds",
+            "CPU seconds of the executors of finished tasks, by owner (where measured).",
+            ["owner"],
+            registry=registry,
+        )
+        self.owner_bytes = Counter(
+            "tesk_owner_staged_bytes",
+            "Bytes staged in and out for finished tasks, by owner and direction.",
+            ["owner", "direction"],
+            registry=registry,
+        )
         self.filer_files = Counter(
             "tesk_filer_files",
             "Files staged by the filer, by direction and URL scheme.",
@@ -121,6 +133,15 @@ class PrometheusRecorder:
             self.run_time.labels(ended.state).observe(ended.run_s)
         for code in ended.exit_codes:
             self.exits.labels(exit_code_label(code)).inc()
+        owner = ended.owner or ""
+        if ended.cpu_seconds is not None:
+            self.owner_cpu.labels(owner).inc(ended.cpu_seconds)
+        for direction, size in (
+            ("inputs", ended.bytes_staged_in),
+            ("outputs", ended.bytes_staged_out),
+        ):
+            if size is not None:
+                self.owner_bytes.labels(owner, direction).inc(size)
 
     def transferred(self, direction: Direction, scheme: str, files: int, size: int) -> None:
         self.filer_files.labels(direction, scheme).inc(files)

@@ -25,6 +25,11 @@ class TaskEnded:
     state: str
     run_s: float | None = None
     exit_codes: Sequence[int] = field(default_factory=tuple)
+    owner: str | None = None
+    # What the task used as its log's usage.* metadata says (None: not measured).
+    cpu_seconds: float | None = None
+    bytes_staged_in: int | None = None
+    bytes_staged_out: int | None = None
 
 
 class Recorder(Protocol):

@@ -16,9 +16,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tesk.observability.recording import Recorder, TaskEnded
 from tesk.store.base import TaskPage, TaskQuery, TaskRecord, TaskStore
@@ -27,6 +27,8 @@ from tesk.tes.progress import Progress
 from tesk.tes.states import FAILED, STARTED, TERMINAL, State
 
 logger = logging.getLogger("tesk.tasks")
+
+N = TypeVar("N", int, float)
 
 _REMEMBERED = 10_000
 
@@ -145,13 +147,27 @@ class ObservedStore:
 def _ended(record: TaskRecord, start: float | None, now: float) -> TaskEnded:
     log: TaskLog | None = record.log
     if log is None or start is None:
-        return TaskEnded(state=record.state.value)
+        return TaskEnded(state=record.state.value, owner=record.owner)
     end = _epoch(log.end_time) or now
+    usage = log.metadata or {}
     return TaskEnded(
         state=record.state.value,
         run_s=max(0.0, end - start),
         exit_codes=tuple(entry.exit_code for entry in log.logs),
+        owner=record.owner,
+        cpu_seconds=_number(usage.get("usage.cpu_seconds"), float),
+        bytes_staged_in=_number(usage.get("usage.bytes_staged_in"), int),
+        bytes_staged_out=_number(usage.get("usage.bytes_staged_out"), int),
     )
+
+
+def _number(text: str | None, kind: Callable[[str], N]) -> N | None:
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        return None
 
 
 def _log_change(record: TaskRecord, before: State | None) -> None:

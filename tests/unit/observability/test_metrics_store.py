@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from tesk.config import MetricsConfig
+from tesk.observability import prometheus
 from tesk.observability.recording import Direction, TaskEnded
 from tesk.observability.store import ObservedStore
+from tesk.observability.wiring import process_recorder
 from tesk.store.base import TaskRecord
 from tesk.tes.models import ExecutorLog, Task, TaskLog
 from tesk.tes.progress import Progress
@@ -178,3 +182,48 @@ def test_it_forwards_the_store_protocol_and_extras() -> None:
     assert store._tasks is inner._tasks  # type: ignore[attr-defined]
     store.ping()
     store.close()
+
+
+def test_a_finished_tasks_usage_is_recorded_for_its_owner(
+    observed: tuple[ObservedStore, RecordingRecorder],
+) -> None:
+    store, recorder = observed
+    store.create(dataclasses.replace(record(), owner="alice"))
+    store.update("t1", Progress(State.INITIALIZING), expected={State.QUEUED}, worker="w")
+    used = log(0)
+    used.metadata = {
+        "usage.cpu_seconds": "1.500",
+        "usage.bytes_staged_in": "2048",
+        "usage.bytes_staged_out": "12",
+    }
+    store.update("t1", Progress(State.COMPLETE, seq=2, log=used))
+    ended = recorder.calls[-1][1]
+    assert (ended.owner, ended.cpu_seconds, ended.bytes_staged_in, ended.bytes_staged_out) == (
+        "alice",
+        1.5,
+        2048,
+        12,
+    )
+
+
+def test_owner_usage_reaches_prometheus() -> None:
+    recorder = process_recorder(MetricsConfig())
+    assert isinstance(recorder, prometheus.PrometheusRecorder)
+    series = [
+        ("tesk_owner_cpu_seconds_total", {"owner": "alice"}),
+        ("tesk_owner_cpu_seconds_total", {"owner": ""}),
+        ("tesk_owner_staged_bytes_total", {"owner": "alice", "direction": "inputs"}),
+        ("tesk_owner_staged_bytes_total", {"owner": "alice", "direction": "outputs"}),
+    ]
+
+    def samples() -> list[float]:
+        return [recorder.registry.get_sample_value(n, labels) or 0.0 for n, labels in series]
+
+    before = samples()
+    recorder.task_ended(
+        TaskEnded(state="COMPLETE", owner="alice", cpu_seconds=1.5, bytes_staged_in=2048)
+    )
+    recorder.task_ended(TaskEnded(state="COMPLETE", cpu_seconds=0.25))
+    grown = [after - old for after, old in zip(samples(), before, strict=True)]
+    # Bytes out were not measured: nothing is added for them.
+    assert grown == [1.5, 0.25, 2048, 0]
