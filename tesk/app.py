@@ -33,6 +33,7 @@ from tesk.dashboard import register_dashboard
 from tesk.engine.stages import Stager
 from tesk.observability.stager import ObservedStager
 from tesk.observability.wiring import instrument_app, observe_store, process_recorder
+from tesk.quotas import Quotas
 from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, load_settings
 from tesk.store.base import TaskStore
@@ -74,6 +75,7 @@ def create_app(
         check_url=refusing_blocked_hosts(custom.filer, check_url or filer_url_check(custom.filer)),
         storage=storage or (lambda: advertised_storage(custom.filer)),
         expose_owner=custom.auth.identity_in_metadata,
+        quotas=Quotas(custom.quotas, store),
     )
     foca = Foca(config_file=list(settings.config_files))
     foca.conf = with_auth(_with_offline_spec(settings.foca), custom.auth, serves_tes)

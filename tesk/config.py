@@ -220,6 +220,21 @@ class MetricsConfig(Section):
     enabled: bool = True  # serve Prometheus metrics at /metrics
 
 
+class QuotasConfig(Section):
+    """How many tasks CreateTask takes (unset: no limit); over a quota it answers 429."""
+
+    # Tasks of one owner that are QUEUED, INITIALIZING, RUNNING or CANCELING.
+    max_active_tasks_per_owner: int | None = Field(default=None, ge=1)
+    # Tasks QUEUED, of every owner.
+    max_queued_tasks: int | None = Field(default=None, ge=1)
+    # max_active_tasks_per_owner for the members of a group (the largest of their groups wins)
+    # and for single users (wins over their groups).
+    groups: dict[str, int] = Field(default_factory=dict)
+    users: dict[str, int] = Field(default_factory=dict)
+    admins_exempt: bool = True
+    retry_after_s: int = Field(default=30, ge=1)
+
+
 class PricesConfig(Section):
     """What an hour of each resource costs, for `usage.cost_usd` in every task's log (unset: no
     cost is reported)."""
@@ -242,6 +257,7 @@ class CustomConfig(Section):
     filer: FilerConfig = FilerConfig()
     limits: LimitsConfig = LimitsConfig()
     usage: UsageConfig = UsageConfig()
+    quotas: QuotasConfig = QuotasConfig()
     auth: AuthConfig = AuthConfig()
     service_info: ServiceInfoConfig = ServiceInfoConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -19,6 +19,7 @@ from typing import Any
 from tesk.auth.identity import Identity
 from tesk.backends.base import ComputeBackend
 from tesk.config import LimitsConfig, ServiceInfoConfig
+from tesk.quotas import Quotas
 from tesk.store.base import Cursor, StoreUnavailable, TaskQuery, TaskRecord, TaskStore
 from tesk.store.state_union import list_in_states
 from tesk.tes.errors import InvalidRequest, ServiceUnavailable, TaskNotFound
@@ -65,8 +66,10 @@ class TesService:
         check_url: UrlCheck,
         storage: Callable[[], Sequence[str]],
         expose_owner: bool = False,
+        quotas: Quotas | None = None,
     ) -> None:
         self._store = store
+        self._quotas = quotas
         self._backend = backend
         self._limits = TaskLimits(
             max_executors=limits.max_executors,
@@ -101,6 +104,9 @@ class TesService:
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         self._check_urls(task)
+        if self._quotas is not None:
+            with _store_available():
+                self._quotas.check(caller)
 
         created_us = time.time_ns() // 1000
         task_id = str(uuid.uuid4())

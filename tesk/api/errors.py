@@ -23,6 +23,7 @@ from tesk.tes.errors import (
     Forbidden,
     InvalidRequest,
     PayloadTooLarge,
+    QuotaExceeded,
     ServiceUnavailable,
     TaskNotFound,
     TeskError,
@@ -37,6 +38,7 @@ PROBLEMS: dict[type[BaseException], dict[str, Any]] = {
     Forbidden: {"status": 403, "title": "Forbidden"},
     TaskNotFound: {"status": 404, "title": "Not Found"},
     PayloadTooLarge: {"status": 413, "title": "Content Too Large"},
+    QuotaExceeded: {"status": 429, "title": "Too Many Requests"},
     ServiceUnavailable: {"status": 503, "title": "Service Unavailable"},
     TeskError: {"status": 500, "title": "Internal Server Error"},
     Exception: {"status": 500, "title": "Internal Server Error"},
@@ -59,7 +61,10 @@ def _domain_error(exc: TeskError) -> Response:
         logger.warning("%s: %s", problem.get("title"), exc)
     else:
         logger.info("request rejected (%s): %s", status, exc)
-    return _response(problem, status, str(exc))
+    response = _response(problem, status, str(exc))
+    if isinstance(exc, QuotaExceeded):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 def _http_error(exc: HTTPException) -> Response:

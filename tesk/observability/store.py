@@ -96,6 +96,9 @@ class ObservedStore:
     def count_by_state(self, states: Collection[State]) -> dict[State, int]:
         return self.inner.count_by_state(states)
 
+    def count_owned(self, owner: str | None, states: Collection[State]) -> int:
+        return self.inner.count_owned(owner, states)
+
     def ping(self) -> None:
         self.inner.ping()
 

@@ -102,6 +102,9 @@ class TaskStore(Protocol):
     def count_by_state(self, states: Collection[State]) -> dict[State, int]:
         """How many tasks are in each of `states` (0 for none), without reading any task."""
 
+    def count_owned(self, owner: str | None, states: Collection[State]) -> int:
+        """How many tasks of `owner` (None: tasks without one) are in any of `states`."""
+
     def ping(self) -> None:
         """Raise StoreUnavailable when the database cannot be reached."""
 

@@ -173,6 +173,17 @@ class SqlStore:
                 counts[State(state)] = int(count)
         return counts
 
+    def count_owned(self, owner: str | None, states: Collection[State]) -> int:
+        if not states:
+            return 0
+        # Served by the (state, owner, created_us, id) index alone.
+        mine = tasks.c.owner.is_(None) if owner is None else tasks.c.owner == owner
+        statement = sa.select(sa.func.count()).where(
+            tasks.c.state.in_([s.value for s in states]), mine
+        )
+        with self._errors(), self._engine.begin() as conn:
+            return int(conn.execute(statement).scalar_one())
+
     def ping(self) -> None:
         with self._errors(), self._engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))

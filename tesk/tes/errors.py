@@ -29,5 +29,13 @@ class PayloadTooLarge(TeskError):
     """The request body is over the configured limit (HTTP 413)."""
 
 
+class QuotaExceeded(TeskError):
+    """The caller is over a quota; a retry after `retry_after_s` may succeed (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ServiceUnavailable(TeskError):
     """A dependency (the store, the cluster) cannot be reached right now (HTTP 503)."""

@@ -542,3 +542,23 @@ def test_claim_of_nothing_changes_nothing(store: TaskStore) -> None:
 
 def test_ping_succeeds_on_a_reachable_store(store: TaskStore) -> None:
     store.ping()
+
+
+def test_count_owned_counts_one_owners_tasks_in_the_given_states(store: TaskStore) -> None:
+    for task_id, owner, state in [
+        ("a1", "alice", State.QUEUED),
+        ("a2", "alice", State.RUNNING),
+        ("a3", "alice", State.COMPLETE),
+        ("b1", "bob", State.QUEUED),
+        ("n1", None, State.QUEUED),
+    ]:
+        store.create(make_record(task_id, len(task_id), owner=owner))
+        if state != State.QUEUED:
+            store.update(task_id, Progress(state))
+    active = {State.QUEUED, State.INITIALIZING, State.RUNNING, State.CANCELING}
+    assert store.count_owned("alice", active) == 2
+    assert store.count_owned("alice", {State.COMPLETE}) == 1
+    assert store.count_owned("bob", active) == 1
+    assert store.count_owned(None, active) == 1
+    assert store.count_owned("carol", active) == 0
+    assert store.count_owned("alice", set()) == 0

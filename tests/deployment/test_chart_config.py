@@ -278,6 +278,12 @@ EVERY_VALUE: dict[str, object] = {
         f"limits.{camel(name)}": (info.default or 0) + 1
         for name, info in LimitsConfig.model_fields.items()
     },
+    "quotas.maxActiveTasksPerOwner": 5,
+    "quotas.maxQueuedTasks": 1000,
+    "quotas.groups": {"lab": 20},
+    "quotas.users": {"alice": 50},
+    "quotas.adminsExempt": False,
+    "quotas.retryAfterSeconds": 60,
     "usage.prices.coreHourUsd": 0.04,
     "usage.prices.ramGbHourUsd": 0.005,
     "usage.prices.diskGbHourUsd": 0.0001,
@@ -348,6 +354,12 @@ EVERY_SETTING: dict[str, object] = {
         f"limits.{name}": (info.default or 0) + 1
         for name, info in LimitsConfig.model_fields.items()
     },
+    "quotas.max_active_tasks_per_owner": 5,
+    "quotas.max_queued_tasks": 1000,
+    "quotas.groups": {"lab": 20},
+    "quotas.users": {"alice": 50},
+    "quotas.admins_exempt": False,
+    "quotas.retry_after_s": 60,
     "usage.prices.core_hour_usd": 0.04,
     "usage.prices.ram_gb_hour_usd": 0.005,
     "usage.prices.disk_gb_hour_usd": 0.0001,

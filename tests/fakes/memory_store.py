@@ -104,6 +104,10 @@ class MemoryStore:
                     counts[record.state] += 1
         return counts
 
+    def count_owned(self, owner: str | None, states: Collection[State]) -> int:
+        with self._lock:
+            return sum(1 for r in self._tasks.values() if r.owner == owner and r.state in states)
+
     def ping(self) -> None:
         return None
 

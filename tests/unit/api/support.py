@@ -19,6 +19,7 @@ from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 from tesk.api.context import attach_service
 from tesk.app import create_app, refusing_blocked_hosts
 from tesk.config import CustomConfig
+from tesk.quotas import Quotas
 from tesk.service import TesService
 from tesk.store.base import StoreUnavailable, TaskPage, TaskQuery, TaskRecord
 from tesk.tes.progress import Progress
@@ -143,6 +144,7 @@ def attach(
         check_url=refusing_blocked_hosts(custom.filer, urls),
         storage=storage or (lambda: ["file:///srv/data"]),
         expose_owner=custom.auth.identity_in_metadata,
+        quotas=Quotas(custom.quotas, store),
     )
     attach_service(app.app, service)
     return Api(app=app, store=store, backend=backend, urls=urls, service=service)
