@@ -38,6 +38,9 @@ class ServiceInfoConfig(Section):
 class StoreConfig(Section):
     url: str | None = None  # None: SQLite file `tesk.db` in the data dir
     pool_size: int = Field(default=5, ge=1)
+    # How SQLite commits: FULL syncs the WAL at every commit (a committed task survives a power
+    # loss), NORMAL only at checkpoints (survives a crash of TESK, not of the machine).
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
 
 
 class RetryConfig(Section):

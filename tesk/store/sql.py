@@ -54,10 +54,12 @@ class SqlStore:
     concurrent writers (API workers, task runners, reconcilers) never lose each other's updates.
     """
 
-    def __init__(self, url: str | sa.URL, *, pool_size: int = 5) -> None:
+    def __init__(
+        self, url: str | sa.URL, *, pool_size: int = 5, sqlite_synchronous: str = "NORMAL"
+    ) -> None:
         parsed = database.parse_url(url)
         self._where = database.describe(parsed)
-        self._engine = database.create_engine(parsed, pool_size)
+        self._engine = database.create_engine(parsed, pool_size, sqlite_synchronous)
         self._writer = database.writing(self._engine)
         try:
             with self._errors(), self._writer.begin() as conn:
@@ -77,7 +79,11 @@ class SqlStore:
             except OSError as exc:
                 raise StoreUnavailable(f"cannot create the data dir {data_dir}: {exc}") from exc
             url = sa.URL.create("sqlite", database=str(data_dir / SQLITE_FILE))
-        return cls(url, pool_size=custom.store.pool_size)
+        return cls(
+            url,
+            pool_size=custom.store.pool_size,
+            sqlite_synchronous=custom.store.sqlite_synchronous,
+        )
 
     def create(self, record: TaskRecord) -> None:
         _reject_nul(record)
