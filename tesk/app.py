@@ -20,6 +20,7 @@ from foca.models.config import Config
 from tesk import __version__
 from tesk.api.body import register_body_checks
 from tesk.api.context import attach_service
+from tesk.api.encoding import use_orjson
 from tesk.api.errors import register_error_handlers
 from tesk.api.health import register_health_routes
 from tesk.api.security import attach_authenticator, current_caller, with_auth
@@ -81,6 +82,7 @@ def create_app(
     flask_app: Flask = cnx_app.app
     # FOCA's request hook answers 413 for larger bodies, declared or chunked.
     flask_app.config["MAX_CONTENT_LENGTH"] = custom.limits.max_body_bytes
+    use_orjson(flask_app)
     attach_service(flask_app, service)
     attach_authenticator(flask_app, authenticator)
     register_body_checks(flask_app, custom.limits.max_json_depth)

@@ -19,7 +19,14 @@ from typing import Any
 from tesk.auth.identity import Identity
 from tesk.backends.base import ComputeBackend
 from tesk.config import LimitsConfig, ServiceInfoConfig
-from tesk.store.base import Cursor, StoreUnavailable, TaskQuery, TaskRecord, TaskStore
+from tesk.store.base import (
+    Cursor,
+    StoreUnavailable,
+    TaskDocuments,
+    TaskQuery,
+    TaskRecord,
+    TaskStore,
+)
 from tesk.tes.errors import InvalidRequest, ServiceUnavailable, TaskNotFound
 from tesk.tes.models import Task, TaskLog, View, timestamp
 from tesk.tes.progress import Progress
@@ -35,7 +42,7 @@ from tesk.tes.validation import (
     split_backend_parameters,
     tag_filter,
 )
-from tesk.tes.views import render
+from tesk.tes.views import render_document
 
 logger = logging.getLogger(__name__)
 
@@ -183,10 +190,10 @@ class TesService:
     ) -> dict[str, Any]:
         chosen = parse_view(view)
         with _store_available():
-            record = self._store.get(task_id)
-        if record is None or not _may_see(caller, record):
+            found = self._store.read(task_id, with_documents=chosen is not View.MINIMAL)
+        if found is None or not _may_see(caller, found.owner):
             raise TaskNotFound(task_id)
-        return self._render(record, chosen)
+        return self._render(found, chosen)
 
     def list_tasks(
         self,
@@ -211,8 +218,8 @@ class TesService:
             with_documents=chosen is not View.MINIMAL,
         )
         with _store_available():
-            page = self._store.list_tasks(query)
-        response: dict[str, Any] = {"tasks": [self._render(r, chosen) for r in page.records]}
+            page = self._store.list_documents(query)
+        response: dict[str, Any] = {"tasks": [self._render(t, chosen) for t in page.tasks]}
         if page.next_cursor is not None:
             response["next_page_token"] = encode_page_token(page.next_cursor)
         return response
@@ -227,7 +234,7 @@ class TesService:
         with _store_available():
             for _ in range(_CANCEL_ATTEMPTS):
                 record = self._store.get(task_id)
-                if record is None or not _may_see(caller, record):
+                if record is None or not _may_see(caller, record.owner):
                     raise TaskNotFound(task_id)
                 if record.state not in ACTIVE:
                     return
@@ -290,20 +297,21 @@ class TesService:
         with _store_available():
             self._store.ping()
 
-    def _render(self, record: TaskRecord, view: View) -> dict[str, Any]:
-        log = record.log
-        if self._expose_owner and record.owner is not None and view is not View.MINIMAL:
-            log = log.model_copy(deep=True) if log is not None else TaskLog()
-            log.metadata = {**(log.metadata or {}), "owner": record.owner}
-        return render(view, task_id=record.id, state=record.state, task=record.task, log=log)
+    def _render(self, found: TaskDocuments, view: View) -> dict[str, Any]:
+        log = found.log
+        if self._expose_owner and found.owner is not None and view is not View.MINIMAL:
+            log = dict(log) if log is not None else TaskLog().dump()
+            log["metadata"] = {**(log.get("metadata") or {}), "owner": found.owner}
+        return render_document(view, task_id=found.id, state=found.state, task=found.task, log=log)
 
 
-def _may_see(caller: Identity | None, record: TaskRecord) -> bool:
-    """Whether `caller` may see (and cancel) a task: its owner, an admin, or anyone without auth.
+def _may_see(caller: Identity | None, owner: str | None) -> bool:
+    """Whether `caller` may see (and cancel) a task of `owner`: its owner, an admin, or anyone
+    without auth.
 
     Others get 404, as for an unknown id, so that ids of other users' tasks cannot be probed.
     """
-    return caller is None or caller.admin or record.owner == caller.subject
+    return caller is None or caller.admin or owner == caller.subject
 
 
 @contextmanager
