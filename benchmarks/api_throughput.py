@@ -1,7 +1,8 @@
 """CreateTask and GetTask throughput of a live `tesk serve`, as ratios to a bare Flask app.
 
     python -m benchmarks.api_throughput [--rounds 5] [--seconds 3] [--workers 2]
-        [--stores sqlite,postgres] [--sqlite-synchronous FULL|NORMAL]
+        [--stores sqlite,postgres,sqlite:FULL,sqlite:NORMAL] [--sqlite-synchronous FULL|NORMAL]
+        [--worker-class gthread|sync]
 
 The bare Flask app of benchmarks/bare_app.py runs under gunicorn with exactly the options
 `tesk serve` gives its own gunicorn (tesk.server.gunicorn_command: worker count, worker class,
@@ -130,7 +131,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument(
+        "--stores", default="sqlite,postgres", help="also sqlite:FULL, sqlite:NORMAL"
+    )
     parser.add_argument(
         "--sqlite-synchronous", choices=("FULL", "NORMAL"), help="store.sqlite_synchronous"
     )
@@ -151,7 +154,12 @@ def main() -> None:
     with ExitStack() as stack:
         servers = {"bare": targets(stack.enter_context(bare_app(args.workers, env)))}
         for store in stores:
-            server = stack.enter_context(served(store, args.workers, custom, env))
+            # `sqlite:FULL`, `sqlite:NORMAL`: SQLite with that store.sqlite_synchronous.
+            kind, _, synchronous = store.partition(":")
+            options = custom | (
+                {"store": {"sqlite_synchronous": synchronous}} if synchronous else {}
+            )
+            server = stack.enter_context(served(kind, args.workers, options, env))
             servers[store] = targets(server.url)
         # Each call runs on every server back to back, round after round: load from elsewhere
         # on the machine changes within seconds, and so weighs on the baseline and TESK alike.

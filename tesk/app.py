@@ -23,6 +23,7 @@ from tesk.api.context import attach_service
 from tesk.api.encoding import use_orjson
 from tesk.api.errors import register_error_handlers
 from tesk.api.health import register_health_routes
+from tesk.api.parameters import VALIDATOR_MAP
 from tesk.api.security import attach_authenticator, current_caller, with_auth
 from tesk.api.spec import serves_tes, service_info_schemas_patch
 from tesk.auth.authenticator import Authenticator
@@ -171,12 +172,16 @@ def _as_settings(config: Settings | CustomConfig | None) -> Settings:
 
 
 def _with_offline_spec(conf: Config) -> Config:
-    """A copy of `conf` whose TES specs also get the bundled service-info schemas as a patch."""
+    """A copy of `conf` whose TES specs also get the bundled service-info schemas as a patch, and
+    TESK's parameter validator."""
     conf = conf.model_copy(deep=True)
     extra: dict[str, Any] = service_info_schemas_patch()
     for spec in conf.api.specs:
         if serves_tes(spec.path):
             spec.patches = [extra, *(spec.patches or [])]
+            if spec.connexion is not None:
+                # Passed through to Connexion's add_api (an extra field of FOCA's options).
+                setattr(spec.connexion, "validator_map", VALIDATOR_MAP)  # noqa: B010
     return conf
 
 

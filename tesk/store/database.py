@@ -55,7 +55,7 @@ def describe(url: sa.URL) -> str:
     return f"PostgreSQL database {url.database or ''} on {url.host or 'localhost'}{port}"
 
 
-def create_engine(url: sa.URL, pool_size: int, sqlite_synchronous: str = "NORMAL") -> Engine:
+def create_engine(url: sa.URL, pool_size: int, sqlite_synchronous: str = "FULL") -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, pool_size, sqlite_synchronous)
     else:
@@ -105,8 +105,9 @@ def _sqlite_engine(url: sa.URL, pool_size: int, synchronous: str) -> Engine:
         _enable_wal(dbapi_connection)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        # In WAL mode NORMAL loses no committed transaction when a process crashes; only a power
-        # loss may undo the last ones, and it never corrupts the database. FULL syncs every commit.
+        # FULL (the default) syncs the write-ahead log at every commit: an answered CreateTask
+        # survives a power loss. In WAL mode NORMAL loses no committed transaction when a process
+        # crashes, but a power loss may undo the last ones (it never corrupts the database).
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 

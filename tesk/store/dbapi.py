@@ -90,15 +90,22 @@ class Driver:
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
-        # Checkout failures (no server, pool exhausted) are SQLAlchemy's errors: the caller maps
-        # them with database.unavailable_on_error.
-        connection = self._engine.raw_connection()
+        # A checkout that cannot connect raises the driver's own error; an exhausted pool raises
+        # SQLAlchemy's, which the caller maps with database.unavailable_on_error.
+        try:
+            connection = self._engine.raw_connection()
+        except self._unavailable as exc:
+            raise self._unavailable_error(exc) from None
         try:
             yield connection
         except self._unavailable as exc:
             # A connection that failed may be broken: it must not go back to the pool.
             connection.invalidate()
-            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-            raise StoreUnavailable(f"{self._where} is unavailable: {reason}") from None
+            raise self._unavailable_error(exc) from None
         finally:
             connection.close()
+
+    def _unavailable_error(self, exc: Exception) -> StoreUnavailable:
+        # The driver's first line: never the statement's parameters (task documents).
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        return StoreUnavailable(f"{self._where} is unavailable: {reason}")

@@ -82,7 +82,7 @@ class SqlStore:
     """
 
     def __init__(
-        self, url: str | sa.URL, *, pool_size: int = 5, sqlite_synchronous: str = "NORMAL"
+        self, url: str | sa.URL, *, pool_size: int = 5, sqlite_synchronous: str = "FULL"
     ) -> None:
         parsed = database.parse_url(url)
         self._where = database.describe(parsed)
