@@ -31,10 +31,13 @@ from tesk.auth.network import check_url_host
 from tesk.auth.users import UsersFileError
 from tesk.backends.base import ComputeBackend
 from tesk.config import AuthConfig, CustomConfig, FilerConfig
+from tesk.filer import check_url as filer_check_url
+from tesk.filer import storage_locations
 from tesk.observability.wiring import instrument_app, observe_store
 from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, load_settings
 from tesk.store.base import TaskStore
+from tesk.store.sql import SqlStore
 
 ENV_STARTED_AT = "TESK_STARTED_AT"
 """Set by `tesk serve` for its API workers, so that all report the same service start time."""
@@ -100,12 +103,13 @@ def wsgi() -> Flask:
 
 
 def build_store(custom: CustomConfig) -> TaskStore:
-    module = importlib.import_module("tesk.store.sql")
     # Every state change of every task goes through the store: there it is logged and counted.
-    return observe_store(cast(TaskStore, module.SqlStore.from_config(custom)), custom)
+    return observe_store(SqlStore.from_config(custom), custom)
 
 
 def build_backend(custom: CustomConfig, store: TaskStore) -> ComputeBackend:
+    # Imported by name: a backend's client libraries (kubernetes) load only where it is used, and
+    # one that cannot be imported is a configuration error, not a crash at start-up.
     module_name, class_name = _BACKENDS[custom.backend]
     try:
         module = importlib.import_module(module_name)
@@ -116,10 +120,9 @@ def build_backend(custom: CustomConfig, store: TaskStore) -> ComputeBackend:
 
 def filer_url_check(filer: FilerConfig) -> UrlCheck:
     """check_url(url, for_output) backed by the filer: can TESK transfer from/to this URL?"""
-    check: Callable[..., None] = importlib.import_module("tesk.filer").check_url
 
     def check_url(url: str, for_output: bool) -> None:
-        check(url, filer, for_output=for_output)
+        filer_check_url(url, filer, for_output=for_output)
 
     return check_url
 
@@ -149,15 +152,9 @@ def build_authenticator(auth: AuthConfig) -> Authenticator:
 
 
 def advertised_storage(filer: FilerConfig) -> list[str]:
-    """service-info `storage`: the file roots and the URL schemes the filer may use."""
-    locations = [root.absolute().as_uri() for root in filer.file_roots]
-    if filer.s3:
-        locations.append("s3://")
-    if filer.ftp:
-        locations.append("ftp://")
-    if filer.http:
-        locations += ["http://", "https://"]
-    return locations
+    """service-info `storage`: the file roots and the URL schemes the filer accepts (the filer's
+    own list, so that service-info offers exactly what CreateTask accepts, ftps:// included)."""
+    return storage_locations(filer)
 
 
 def _as_settings(config: Settings | CustomConfig | None) -> Settings:
