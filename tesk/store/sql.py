@@ -22,6 +22,7 @@ from tesk.store.base import (
     TaskQuery,
     TaskRecord,
 )
+from tesk.store.batch import GroupCommit
 from tesk.store.dbapi import Compiled, Driver
 from tesk.store.listing import page
 from tesk.store.schema import create_schema, task_tags, tasks
@@ -94,6 +95,7 @@ class SqlStore:
         self._insert_tags = Compiled(task_tags.insert(), dialect, _TAG_KEYS)
         self._read = Compiled(sa.select(*_VIEW_COLUMNS).where(_BY_ID), dialect)
         self._read_minimal = Compiled(sa.select(*_VIEW_MINIMAL_COLUMNS).where(_BY_ID), dialect)
+        self._creates: GroupCommit[TaskRecord] = GroupCommit(self._write_new)
         try:
             with self._errors(), self._writer.begin() as conn:
                 create_schema(conn)
@@ -120,16 +122,21 @@ class SqlStore:
 
     def create(self, record: TaskRecord) -> None:
         _reject_nul(record)
-        row = self._insert_task.params(task_row(record))
-        tags = [self._insert_tags.params(tag) for tag in tag_rows(record)]
+        self._creates.submit(record)
+
+    def _write_new(self, records: Sequence[TaskRecord]) -> None:
+        """Insert `records` in one transaction (see batch.py)."""
+        rows = [self._insert_task.params(task_row(r)) for r in records]
+        tags = [self._insert_tags.params(tag) for r in records for tag in tag_rows(r)]
         try:
             with self._errors(), self._driver.transaction() as cursor:
-                cursor.execute(self._insert_task.sql, row)
+                cursor.executemany(self._insert_task.sql, rows)
                 if tags:
-                    # One statement for every tag of the task.
                     cursor.executemany(self._insert_tags.sql, tags)
         except self._driver.integrity_error:
-            raise ValueError(f"task {record.id} exists") from None
+            if len(records) > 1:
+                raise  # each record is then written alone, and only the duplicate fails
+            raise ValueError(f"task {records[0].id} exists") from None
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._errors(), self._engine.begin() as conn:
