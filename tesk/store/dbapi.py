@@ -62,11 +62,18 @@ class Driver:
     def cursor(self) -> Iterator[Any]:
         """A cursor for one read statement (it sees every committed transaction)."""
         with self._connection() as connection:
+            # One statement needs no transaction: in autocommit, PostgreSQL's driver sends no
+            # BEGIN, and the pool's reset sends no ROLLBACK when the connection goes back.
+            driver_connection = connection.dbapi_connection
+            if not self._sqlite:
+                driver_connection.autocommit = True
             cursor = connection.cursor()
             try:
                 yield cursor
             finally:
                 cursor.close()
+                if not self._sqlite:
+                    driver_connection.autocommit = False
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
