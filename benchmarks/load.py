@@ -154,7 +154,10 @@ def postgres_schema(admin_url: str) -> Iterator[str]:
 
 @contextmanager
 def served(
-    store: str, workers: int = 2, custom: dict[str, Any] | None = None
+    store: str,
+    workers: int = 2,
+    custom: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[ServedTesk]:
     """A fresh `tesk serve` with `store` (sqlite or postgres) and a data dir of its own."""
     root = Path(tempfile.mkdtemp(prefix="tesk-load-", dir="/var/tmp"))
@@ -162,7 +165,11 @@ def served(
     try:
         with _store_url(store) as store_url:
             server = ServedTesk(
-                root / "data", custom=custom or {}, store_url=store_url, workers=workers
+                root / "data",
+                custom=custom or {},
+                store_url=store_url,
+                workers=workers,
+                env=env or {},
             )
             server.start()
             try:

@@ -46,6 +46,7 @@ class ServedTesk:
     runtime: str = "bwrap"
     port: int = field(default_factory=free_port)
     log: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of the environment, TESK_* removed
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +68,7 @@ class ServedTesk:
         if self.store_url:
             command += ["--store-url", self.store_url]
         log = self.log or self.data_dir.parent / f"{self.data_dir.name}-serve.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TESK_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TESK_")} | self.env
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True

@@ -20,8 +20,10 @@ from foca.models.config import Config
 from tesk import __version__
 from tesk.api.body import register_body_checks
 from tesk.api.context import attach_service
+from tesk.api.encoding import use_orjson
 from tesk.api.errors import register_error_handlers
 from tesk.api.health import register_health_routes
+from tesk.api.parameters import VALIDATOR_MAP
 from tesk.api.security import attach_authenticator, current_caller, with_auth
 from tesk.api.spec import serves_tes, service_info_schemas_patch
 from tesk.auth.authenticator import Authenticator
@@ -31,12 +33,15 @@ from tesk.backends.base import ComputeBackend
 from tesk.config import AuthConfig, CustomConfig, FilerConfig
 from tesk.dashboard import register_dashboard
 from tesk.engine.stages import Stager
+from tesk.filer import Filer, storage_locations
+from tesk.filer import check_url as filer_check_url
 from tesk.observability.stager import ObservedStager
 from tesk.observability.wiring import instrument_app, observe_store, process_recorder
 from tesk.quotas import Quotas
 from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, load_settings
 from tesk.store.base import TaskStore
+from tesk.store.sql import SqlStore
 
 ENV_STARTED_AT = "TESK_STARTED_AT"
 """Set by `tesk serve` for its API workers, so that all report the same service start time."""
@@ -83,6 +88,7 @@ def create_app(
     flask_app: Flask = cnx_app.app
     # FOCA's request hook answers 413 for larger bodies, declared or chunked.
     flask_app.config["MAX_CONTENT_LENGTH"] = custom.limits.max_body_bytes
+    use_orjson(flask_app)
     attach_service(flask_app, service)
     attach_authenticator(flask_app, authenticator)
     register_body_checks(flask_app, custom.limits.max_json_depth)
@@ -100,9 +106,8 @@ def wsgi() -> Flask:
 
 
 def build_store(custom: CustomConfig) -> TaskStore:
-    module = importlib.import_module("tesk.store.sql")
     # Every state change of every task goes through the store: there it is logged and counted.
-    return observe_store(cast(TaskStore, module.SqlStore.from_config(custom)), custom)
+    return observe_store(SqlStore.from_config(custom), custom)
 
 
 def build_backend(
@@ -129,16 +134,14 @@ def build_backend(
 def build_stager(custom: CustomConfig) -> Stager:
     """The filer, as the engine's stager, with its files, bytes and failures in this process's
     metrics. Only the serving process stages anything."""
-    filer = importlib.import_module("tesk.filer").Filer(custom.filer)
-    return ObservedStager(filer, process_recorder(custom.metrics))
+    return ObservedStager(Filer(custom.filer), process_recorder(custom.metrics))
 
 
 def filer_url_check(filer: FilerConfig) -> UrlCheck:
     """check_url(url, for_output) backed by the filer: can TESK transfer from/to this URL?"""
-    check: Callable[..., None] = importlib.import_module("tesk.filer").check_url
 
     def check_url(url: str, for_output: bool) -> None:
-        check(url, filer, for_output=for_output)
+        filer_check_url(url, filer, for_output=for_output)
 
     return check_url
 
@@ -168,15 +171,9 @@ def build_authenticator(auth: AuthConfig) -> Authenticator:
 
 
 def advertised_storage(filer: FilerConfig) -> list[str]:
-    """service-info `storage`: the file roots and the URL schemes the filer may use."""
-    locations = [root.absolute().as_uri() for root in filer.file_roots]
-    if filer.s3:
-        locations.append("s3://")
-    if filer.ftp:
-        locations.append("ftp://")
-    if filer.http:
-        locations += ["http://", "https://"]
-    return locations
+    """service-info `storage`: the file roots and the URL schemes the filer accepts (the filer's
+    own list, so that service-info offers exactly what CreateTask accepts, ftps:// included)."""
+    return storage_locations(filer)
 
 
 def _as_settings(config: Settings | CustomConfig | None) -> Settings:
@@ -191,12 +188,16 @@ def _as_settings(config: Settings | CustomConfig | None) -> Settings:
 
 
 def _with_offline_spec(conf: Config) -> Config:
-    """A copy of `conf` whose TES specs also get the bundled service-info schemas as a patch."""
+    """A copy of `conf` whose TES specs also get the bundled service-info schemas as a patch, and
+    TESK's parameter validator."""
     conf = conf.model_copy(deep=True)
     extra: dict[str, Any] = service_info_schemas_patch()
     for spec in conf.api.specs:
         if serves_tes(spec.path):
             spec.patches = [extra, *(spec.patches or [])]
+            if spec.connexion is not None:
+                # Passed through to Connexion's add_api (an extra field of FOCA's options).
+                setattr(spec.connexion, "validator_map", VALIDATOR_MAP)  # noqa: B010
     return conf
 
 

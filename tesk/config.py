@@ -38,6 +38,10 @@ class ServiceInfoConfig(Section):
 class StoreConfig(Section):
     url: str | None = None  # None: SQLite file `tesk.db` in the data dir
     pool_size: int = Field(default=5, ge=1)
+    # How SQLite commits: FULL syncs the WAL at every commit, so a task CreateTask answered 200
+    # for survives a power loss; NORMAL syncs at checkpoints only (it survives a crash of TESK,
+    # not of the machine). docs/performance.md measures both.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
 
 class RetryConfig(Section):

@@ -20,7 +20,14 @@ from tesk.auth.identity import Identity
 from tesk.backends.base import ComputeBackend
 from tesk.config import LimitsConfig, ServiceInfoConfig
 from tesk.quotas import Quotas
-from tesk.store.base import Cursor, StoreUnavailable, TaskQuery, TaskRecord, TaskStore
+from tesk.store.base import (
+    Cursor,
+    StoreUnavailable,
+    TaskDocuments,
+    TaskQuery,
+    TaskRecord,
+    TaskStore,
+)
 from tesk.store.state_union import list_in_states
 from tesk.tes.errors import InvalidRequest, ServiceUnavailable, TaskNotFound
 from tesk.tes.models import Task, TaskLog, View, timestamp
@@ -37,7 +44,7 @@ from tesk.tes.validation import (
     split_backend_parameters,
     tag_filter,
 )
-from tesk.tes.views import render
+from tesk.tes.views import render_document
 
 logger = logging.getLogger(__name__)
 
@@ -196,10 +203,10 @@ class TesService:
         """The task in `view`; a TES 1.0 client is shown TES 1.0 states (TES_1_0_STATES)."""
         chosen = parse_view(view)
         with _store_available():
-            record = self._store.get(task_id)
-        if record is None or not _may_see(caller, record):
+            found = self._store.read(task_id, with_documents=chosen is not View.MINIMAL)
+        if found is None or not _may_see(caller, found.owner):
             raise TaskNotFound(task_id)
-        return self._render(record, chosen, tes_1_0_client)
+        return self._render(found, chosen, tes_1_0_client)
 
     def list_tasks(
         self,
@@ -231,9 +238,9 @@ class TesService:
                 # `state=SYSTEM_ERROR` finds the tasks this client is shown as SYSTEM_ERROR.
                 page = list_in_states(self._store, query, shown_to_tes_1_0_as(wanted))
             else:
-                page = self._store.list_tasks(query)
+                page = self._store.list_documents(query)
         response: dict[str, Any] = {
-            "tasks": [self._render(r, chosen, tes_1_0_client) for r in page.records]
+            "tasks": [self._render(t, chosen, tes_1_0_client) for t in page.tasks]
         }
         if page.next_cursor is not None:
             response["next_page_token"] = encode_page_token(page.next_cursor)
@@ -249,7 +256,7 @@ class TesService:
         with _store_available():
             for _ in range(_CANCEL_ATTEMPTS):
                 record = self._store.get(task_id)
-                if record is None or not _may_see(caller, record):
+                if record is None or not _may_see(caller, record.owner):
                     raise TaskNotFound(task_id)
                 if record.state not in ACTIVE:
                     return
@@ -312,21 +319,22 @@ class TesService:
         with _store_available():
             self._store.ping()
 
-    def _render(self, record: TaskRecord, view: View, tes_1_0_client: bool) -> dict[str, Any]:
-        log = record.log
-        if self._expose_owner and record.owner is not None and view is not View.MINIMAL:
-            log = log.model_copy(deep=True) if log is not None else TaskLog()
-            log.metadata = {**(log.metadata or {}), "owner": record.owner}
-        state = as_tes_1_0(record.state) if tes_1_0_client else record.state
-        return render(view, task_id=record.id, state=state, task=record.task, log=log)
+    def _render(self, found: TaskDocuments, view: View, tes_1_0_client: bool) -> dict[str, Any]:
+        log = found.log
+        if self._expose_owner and found.owner is not None and view is not View.MINIMAL:
+            log = dict(log) if log is not None else TaskLog().dump()
+            log["metadata"] = {**(log.get("metadata") or {}), "owner": found.owner}
+        state = as_tes_1_0(found.state) if tes_1_0_client else found.state
+        return render_document(view, task_id=found.id, state=state, task=found.task, log=log)
 
 
-def _may_see(caller: Identity | None, record: TaskRecord) -> bool:
-    """Whether `caller` may see (and cancel) a task: its owner, an admin, or anyone without auth.
+def _may_see(caller: Identity | None, owner: str | None) -> bool:
+    """Whether `caller` may see (and cancel) a task of `owner`: its owner, an admin, or anyone
+    without auth.
 
     Others get 404, as for an unknown id, so that ids of other users' tasks cannot be probed.
     """
-    return caller is None or caller.admin or record.owner == caller.subject
+    return caller is None or caller.admin or owner == caller.subject
 
 
 @contextmanager

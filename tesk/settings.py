@@ -31,6 +31,9 @@ ENV_STORE_URL = "TESK_STORE_URL"
 ENV_FILE_ROOTS = "TESK_FILE_ROOTS"
 ENV_CONFIG = "TESK_CONFIG"
 ENV_LOG_FORMAT = "TESK_LOG_FORMAT"
+# How `tesk serve` runs its API workers (read by tesk/server.py, not part of the FOCA config).
+ENV_WORKER_CLASS = "TESK_WORKER_CLASS"
+ENV_WORKER_THREADS = "TESK_WORKER_THREADS"
 
 
 class ConfigError(Exception):

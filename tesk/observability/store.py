@@ -21,7 +21,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tesk.observability.recording import Recorder, TaskEnded
-from tesk.store.base import TaskPage, TaskQuery, TaskRecord, TaskStore
+from tesk.store.base import (
+    DocumentPage,
+    TaskDocuments,
+    TaskPage,
+    TaskQuery,
+    TaskRecord,
+    TaskStore,
+)
 from tesk.tes.models import TaskLog
 from tesk.tes.progress import Progress
 from tesk.tes.states import FAILED, STARTED, TERMINAL, State
@@ -58,6 +65,13 @@ class ObservedStore:
 
     def list_tasks(self, query: TaskQuery) -> TaskPage:
         return self.inner.list_tasks(query)
+
+    # What the views read changes no state: nothing to remember or record.
+    def read(self, task_id: str, *, with_documents: bool = True) -> TaskDocuments | None:
+        return self.inner.read(task_id, with_documents=with_documents)
+
+    def list_documents(self, query: TaskQuery) -> DocumentPage:
+        return self.inner.list_documents(query)
 
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
         records = self.inner.find(states, worker)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from tesk.tes.models import Task, TaskLog
 from tesk.tes.progress import Progress
@@ -60,6 +60,39 @@ class TaskPage:
     next_cursor: Cursor | None
 
 
+@dataclass(frozen=True, slots=True)
+class TaskDocuments:
+    """One task as the views serve it: its stored JSON documents decoded to plain data.
+
+    What GetTask and ListTasks read: no models, because a view only copies the stored fields
+    (validated when the task was created or its progress applied). `task` and `log` are None when
+    read without documents (MINIMAL); `log` is also None when the task has no log yet.
+    """
+
+    id: str
+    state: State
+    created_us: int
+    owner: str | None = None
+    task: dict[str, Any] | None = None
+    log: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    tasks: list[TaskDocuments]
+    next_cursor: Cursor | None
+
+
+def documents_of(record: TaskRecord, with_documents: bool = True) -> TaskDocuments:
+    """The documents of a record (for stores that keep models, such as test fakes)."""
+    if not with_documents:
+        return TaskDocuments(record.id, record.state, record.created_us, record.owner)
+    log = record.log.dump() if record.log is not None else None
+    return TaskDocuments(
+        record.id, record.state, record.created_us, record.owner, record.task.dump(), log
+    )
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached; nothing was written."""
 
@@ -69,6 +102,13 @@ class TaskStore(Protocol):
         """Persist a new task. Raises StoreUnavailable when nothing could be written."""
 
     def get(self, task_id: str) -> TaskRecord | None: ...
+
+    def read(self, task_id: str, *, with_documents: bool = True) -> TaskDocuments | None:
+        """One task for a view; without documents only id, state, created_us and owner."""
+
+    def list_documents(self, query: TaskQuery) -> DocumentPage:
+        """list_tasks for the views: the same page, as documents (none when not
+        `query.with_documents`)."""
 
     def list_tasks(self, query: TaskQuery) -> TaskPage:
         """Tasks matching `query`, newest first (by created_us, then id), keyset-paginated."""

@@ -55,9 +55,9 @@ def describe(url: sa.URL) -> str:
     return f"PostgreSQL database {url.database or ''} on {url.host or 'localhost'}{port}"
 
 
-def create_engine(url: sa.URL, pool_size: int) -> Engine:
+def create_engine(url: sa.URL, pool_size: int, sqlite_synchronous: str = "FULL") -> Engine:
     if url.get_backend_name() == "sqlite":
-        engine = _sqlite_engine(url, pool_size)
+        engine = _sqlite_engine(url, pool_size, sqlite_synchronous)
     else:
         engine = _postgres_engine(url, pool_size)
     # A forked worker (gunicorn) must open its own connections, never share its parent's sockets.
@@ -89,7 +89,9 @@ def _postgres_engine(url: sa.URL, pool_size: int) -> Engine:
     )
 
 
-def _sqlite_engine(url: sa.URL, pool_size: int) -> Engine:
+def _sqlite_engine(url: sa.URL, pool_size: int, synchronous: str) -> Engine:
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     engine = sa.create_engine(
         url, pool_size=pool_size, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
     )
@@ -103,9 +105,10 @@ def _sqlite_engine(url: sa.URL, pool_size: int) -> Engine:
         _enable_wal(dbapi_connection)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        # In WAL mode NORMAL loses no committed transaction when a process crashes; only a power
-        # loss may undo the last ones, and it never corrupts the database.
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        # FULL (the default) syncs the write-ahead log at every commit: an answered CreateTask
+        # survives a power loss. In WAL mode NORMAL loses no committed transaction when a process
+        # crashes, but a power loss may undo the last ones (it never corrupts the database).
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

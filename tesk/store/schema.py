@@ -15,7 +15,7 @@ class JsonDocument(sa.types.TypeDecorator[str]):
 
     Both databases keep the text as written (PostgreSQL's `json`, not `jsonb`: it accepts the NUL
     characters executor output may hold, keeps key order and costs no conversion), and TESK reads
-    the text back so that pydantic parses it in one pass, never via intermediate dicts.
+    the text back: the views decode it with orjson, the engine's reads parse it with pydantic.
     """
 
     impl = sa.JSON

@@ -7,12 +7,23 @@ from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeAlias
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from tesk.config import CustomConfig
 from tesk.store import database
-from tesk.store.base import Cursor, StoreUnavailable, TaskPage, TaskQuery, TaskRecord
+from tesk.store.base import (
+    Cursor,
+    DocumentPage,
+    StoreUnavailable,
+    TaskDocuments,
+    TaskPage,
+    TaskQuery,
+    TaskRecord,
+)
+from tesk.store.batch import GroupCommit
+from tesk.store.dbapi import Compiled, Driver
 from tesk.store.fair import Queued, fair_order
 from tesk.store.listing import page
 from tesk.store.schema import create_schema, task_tags, tasks
@@ -41,6 +52,23 @@ _DOCUMENT_COLUMNS = (
     tasks.c.log,
 )
 _MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
+# What the views read: no tags (the task document holds them), no bookkeeping columns.
+_VIEW_MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us, tasks.c.owner)
+_VIEW_COLUMNS = (*_VIEW_MINIMAL_COLUMNS, tasks.c.task, tasks.c.log)
+_BY_ID = tasks.c.id == sa.bindparam("id")
+_TASK_KEYS = (
+    "id",
+    "name",
+    "state",
+    "owner",
+    "created_us",
+    "seq",
+    "version",
+    "worker",
+    "task",
+    "log",
+)
+_TAG_KEYS = ("task_id", "key", "value", "created_us")
 _TAGS_BY_ID = sa.select(task_tags.c.task_id, task_tags.c.key, task_tags.c.value).where(
     task_tags.c.task_id.in_(sa.bindparam("ids", expanding=True))
 )
@@ -55,11 +83,20 @@ class SqlStore:
     concurrent writers (API workers, task runners, reconcilers) never lose each other's updates.
     """
 
-    def __init__(self, url: str | sa.URL, *, pool_size: int = 5) -> None:
+    def __init__(
+        self, url: str | sa.URL, *, pool_size: int = 5, sqlite_synchronous: str = "FULL"
+    ) -> None:
         parsed = database.parse_url(url)
         self._where = database.describe(parsed)
-        self._engine = database.create_engine(parsed, pool_size)
+        self._engine = database.create_engine(parsed, pool_size, sqlite_synchronous)
         self._writer = database.writing(self._engine)
+        self._driver = Driver(self._engine, self._where)
+        dialect = self._engine.dialect
+        self._insert_task = Compiled(tasks.insert(), dialect, _TASK_KEYS)
+        self._insert_tags = Compiled(task_tags.insert(), dialect, _TAG_KEYS)
+        self._read = Compiled(sa.select(*_VIEW_COLUMNS).where(_BY_ID), dialect)
+        self._read_minimal = Compiled(sa.select(*_VIEW_MINIMAL_COLUMNS).where(_BY_ID), dialect)
+        self._creates: GroupCommit[TaskRecord] = GroupCommit(self._write_new)
         try:
             with self._errors(), self._writer.begin() as conn:
                 create_schema(conn)
@@ -78,19 +115,29 @@ class SqlStore:
             except OSError as exc:
                 raise StoreUnavailable(f"cannot create the data dir {data_dir}: {exc}") from exc
             url = sa.URL.create("sqlite", database=str(data_dir / SQLITE_FILE))
-        return cls(url, pool_size=custom.store.pool_size)
+        return cls(
+            url,
+            pool_size=custom.store.pool_size,
+            sqlite_synchronous=custom.store.sqlite_synchronous,
+        )
 
     def create(self, record: TaskRecord) -> None:
         _reject_nul(record)
-        row = task_row(record)
-        tags = tag_rows(record)
+        self._creates.submit(record)
+
+    def _write_new(self, records: Sequence[TaskRecord]) -> None:
+        """Insert `records` in one transaction (see batch.py)."""
+        rows = [self._insert_task.params(task_row(r)) for r in records]
+        tags = [self._insert_tags.params(tag) for r in records for tag in tag_rows(r)]
         try:
-            with self._errors(), self._writer.begin() as conn:
-                conn.execute(tasks.insert(), row)
+            with self._errors(), self._driver.transaction() as cursor:
+                cursor.executemany(self._insert_task.sql, rows)
                 if tags:
-                    conn.execute(task_tags.insert(), tags)
-        except sa.exc.IntegrityError:
-            raise ValueError(f"task {record.id} exists") from None
+                    cursor.executemany(self._insert_tags.sql, tags)
+        except self._driver.integrity_error:
+            if len(records) > 1:
+                raise  # each record is then written alone, and only the duplicate fails
+            raise ValueError(f"task {records[0].id} exists") from None
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._errors(), self._engine.begin() as conn:
@@ -98,6 +145,29 @@ class SqlStore:
             if row is None:
                 return None
             return _records(conn, [row])[0]
+
+    def read(self, task_id: str, *, with_documents: bool = True) -> TaskDocuments | None:
+        statement = self._read if with_documents else self._read_minimal
+        with self._errors(), self._driver.cursor() as cursor:
+            cursor.execute(statement.sql, statement.params({"id": task_id}))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return _documents(row) if with_documents else _no_documents(row)
+
+    def list_documents(self, query: TaskQuery) -> DocumentPage:
+        if query.page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {query.page_size}")
+        columns = _VIEW_COLUMNS if query.with_documents else _VIEW_MINIMAL_COLUMNS
+        # One statement: it reads a consistent snapshot without an explicit transaction.
+        with self._errors(), self._engine.connect() as conn:
+            rows = conn.execute(page(query, columns)).all()
+        more = len(rows) > query.page_size
+        rows = rows[: query.page_size]
+        decode = _documents if query.with_documents else _no_documents
+        found = [decode(row) for row in rows]
+        cursor = Cursor(found[-1].created_us, found[-1].id) if more else None
+        return DocumentPage(found, cursor)
 
     def list_tasks(self, query: TaskQuery) -> TaskPage:
         if query.page_size < 1:
@@ -314,6 +384,23 @@ def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
         )
         for task_id, state, created_us, name, owner, seq, _, worker, task, log in rows
     ]
+
+
+def _documents(row: Sequence[Any]) -> TaskDocuments:
+    task_id, state, created_us, owner, task, log = row
+    return TaskDocuments(
+        task_id,
+        State(state),
+        created_us,
+        owner,
+        orjson.loads(task),
+        orjson.loads(log) if log is not None else None,
+    )
+
+
+def _no_documents(row: Sequence[Any]) -> TaskDocuments:
+    task_id, state, created_us, owner = row
+    return TaskDocuments(task_id, State(state), created_us, owner)
 
 
 def _minimal(rows: Iterable[_Row]) -> list[TaskRecord]:

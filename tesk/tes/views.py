@@ -21,10 +21,29 @@ def render(
     """The JSON object of one task in `view`. `task` may be None for MINIMAL."""
     if view is View.MINIMAL or task is None:
         return {"id": task_id, "state": state.value}
+    dumped_log = log.dump() if log is not None else None
+    return render_document(view, task_id=task_id, state=state, task=task.dump(), log=dumped_log)
+
+
+def render_document(
+    view: View,
+    *,
+    task_id: str,
+    state: State,
+    task: dict[str, Any] | None,
+    log: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """`render` for documents already dumped (as the store keeps them): no models involved.
+
+    The result may share parts with `task` and `log`, and BASIC removes fields from them: pass
+    documents decoded for this response only.
+    """
+    if view is View.MINIMAL or task is None:
+        return {"id": task_id, "state": state.value}
     document: dict[str, Any] = {"id": task_id, "state": state.value}
-    document.update({k: v for k, v in task.dump().items() if k not in ("id", "state", "logs")})
+    document.update({k: v for k, v in task.items() if k not in ("id", "state", "logs")})
     if log is not None:
-        document["logs"] = [log.dump()]
+        document["logs"] = [log]
     if view is View.BASIC:
         _strip_to_basic(document)
     return document

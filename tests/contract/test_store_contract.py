@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tesk.store.base import Cursor, TaskQuery, TaskRecord, TaskStore
+from tesk.store.base import (
+    Cursor,
+    TaskDocuments,
+    TaskQuery,
+    TaskRecord,
+    TaskStore,
+    documents_of,
+)
 from tesk.tes.models import ExecutorLog, FileType, TaskLog
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
@@ -59,6 +66,41 @@ def test_create_then_get_returns_the_record(store: TaskStore) -> None:
     assert got.task.dump() == record.task.dump()
     assert got.log is not None
     assert got.log.dump() == log.dump()
+
+
+def test_read_gives_the_documents_of_the_record(store: TaskStore) -> None:
+    log = TaskLog(system_logs=["accepted"], logs=[ExecutorLog(exit_code=0, stdout="hi")])
+    record = make_record("t1", 7, owner="alice", tags={"k": "v"}, inputs=1, log=log)
+    store.create(record)
+    store.create(make_record("t2", 8))
+
+    full = store.read("t1")
+    minimal = store.read("t1", with_documents=False)
+    no_log = store.read("t2")
+
+    assert full == documents_of(record)
+    assert full is not None
+    assert full.task == record.task.dump()
+    assert full.log == log.dump()
+    assert minimal == TaskDocuments("t1", State.QUEUED, 7, "alice")
+    assert no_log is not None
+    assert no_log.log is None
+    assert store.read("t3") is None
+
+
+def test_list_documents_is_the_page_of_list_tasks(store: TaskStore) -> None:
+    for number in range(5):
+        store.create(make_record(f"t{number}", number, tags={"k": str(number % 2)}))
+    query = TaskQuery(page_size=2, tags=[("k", "0")])
+
+    for with_documents in (True, False):
+        wanted = _with(query, with_documents=with_documents)
+        records = store.list_tasks(wanted)
+        documents = store.list_documents(wanted)
+        assert [d.id for d in documents.tasks] == ids(records.records)
+        assert documents.next_cursor == records.next_cursor
+        expected = [documents_of(store.get(r.id), with_documents) for r in records.records]  # type: ignore[arg-type]
+        assert documents.tasks == expected
 
 
 def test_get_of_an_unknown_id_is_none(store: TaskStore) -> None:

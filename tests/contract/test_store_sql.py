@@ -190,6 +190,9 @@ def test_a_lost_postgresql_server_is_unavailable_until_it_returns(postgres_url: 
             "update": lambda: store.update("t1", Progress(State.RUNNING)),
             "list": lambda: store.list_tasks(TaskQuery()),
             "find": lambda: store.find({State.QUEUED}),
+            "read": lambda: store.read("t1"),
+            "read minimal": lambda: store.read("t1", with_documents=False),
+            "list documents": lambda: store.list_documents(TaskQuery()),
         }
         for name, call in calls.items():
             with pytest.raises(StoreUnavailable) as raised:
@@ -370,3 +373,22 @@ def _sqlite_plan(tmp_path: Path, query: TaskQuery) -> str:
     with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
     return " | ".join(str(row[3]) for row in rows)
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 2), ("FULL", 2), ("NORMAL", 1)])
+def test_sqlite_commits_are_synced_as_configured(
+    tmp_path: Path, setting: str | None, pragma: int
+) -> None:
+    # FULL (2) syncs the write-ahead log at every commit: an answered CreateTask survives a power
+    # loss. It is the default; NORMAL (1) must be asked for.
+    options = {"sqlite_synchronous": setting} if setting else {}
+    store = SqlStore(f"sqlite:///{tmp_path / 'tesk.db'}", **options)  # type: ignore[arg-type]
+    try:
+        with store._engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
+        store.create(make_record("t1", 1))
+        with store._driver.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == pragma
+    finally:
+        store.close()

@@ -211,6 +211,7 @@ FROM_THE_RELEASE = {
 NOT_OFFERED = {
     "kubernetes.kubeconfig": "the API uses its ServiceAccount's in-cluster credentials",
     "store.url": "the URL comes from database.existingSecret through TESK_STORE_URL",
+    "store.sqlite_synchronous": "TESK's default: commits survive a node's power loss",
     "local.runtime": "the local backend is not used on Kubernetes",
     "local.max_concurrent_tasks": "the local backend is not used on Kubernetes",
     "local.network": "the local backend is not used on Kubernetes",

@@ -7,7 +7,15 @@ import threading
 from collections import Counter
 from collections.abc import Collection
 
-from tesk.store.base import Cursor, TaskPage, TaskQuery, TaskRecord
+from tesk.store.base import (
+    Cursor,
+    DocumentPage,
+    TaskDocuments,
+    TaskPage,
+    TaskQuery,
+    TaskRecord,
+    documents_of,
+)
 from tesk.store.fair import Queued, fair_order
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress, TaskProgressState, reduce
@@ -28,6 +36,15 @@ class MemoryStore:
     def get(self, task_id: str) -> TaskRecord | None:
         with self._lock:
             return self._tasks.get(task_id)
+
+    def read(self, task_id: str, *, with_documents: bool = True) -> TaskDocuments | None:
+        record = self.get(task_id)
+        return documents_of(record, with_documents) if record is not None else None
+
+    def list_documents(self, query: TaskQuery) -> DocumentPage:
+        page = self.list_tasks(query)
+        found = [documents_of(self._tasks[r.id], query.with_documents) for r in page.records]
+        return DocumentPage(found, page.next_cursor)
 
     def list_tasks(self, query: TaskQuery) -> TaskPage:
         if query.page_size < 1:
