@@ -18,8 +18,17 @@ from tesk.tes.models import FileType, OutputFileLog, Task
 @dataclass(frozen=True)
 class InputsStaged:
     input_types: tuple[FileType, ...]
-    files: int = 0  # regular files put into the volume (a directory input counts its files)
-    bytes: int = 0  # their sizes
+    # (regular files, bytes) each input put into the volume, in order (a directory input counts
+    # every file below it); empty when the stager does not measure.
+    sizes: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def files(self) -> int:
+        return sum(files for files, _ in self.sizes)
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size in self.sizes)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from tesk.tes.models import OutputFileLog, Resources
+from tesk.tes.models import OutputFileLog, Resources, epoch_seconds
 
 PREFIX = "usage."
 
@@ -79,14 +78,16 @@ class UsageMeter:
 
     @classmethod
     def starting_now(cls, creation_time: str | None, hourly_price_usd: float | None) -> UsageMeter:
-        return cls(queued_seconds=_seconds_since(creation_time), hourly_price_usd=hourly_price_usd)
+        created = epoch_seconds(creation_time)
+        queued = max(0.0, time.time() - created) if created is not None else None
+        return cls(queued_seconds=queued, hourly_price_usd=hourly_price_usd)
 
     def staged_in(self, files: int, size: int) -> None:
         self.files_in, self.bytes_in = files, size
 
     def staged_out(self, outputs: tuple[OutputFileLog, ...]) -> None:
         self.files_out = len(outputs)
-        self.bytes_out = sum(_whole(o.size_bytes) for o in outputs)
+        self.bytes_out = sum(o.size() for o in outputs)
 
     def executor(self, index: int, usage: ExecutorUsage | None) -> None:
         if usage is not None:
@@ -123,24 +124,5 @@ class UsageMeter:
         return metadata
 
 
-def _seconds_since(moment: str | None) -> float | None:
-    if not moment:
-        return None
-    try:
-        then = datetime.fromisoformat(moment)
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        return None
-    return max(0.0, time.time() - then.timestamp())
-
-
 def _decimal(seconds: float) -> str:
     return f"{seconds:.3f}"
-
-
-def _whole(text: str) -> int:
-    try:
-        return max(0, int(text))
-    except ValueError:
-        return 0

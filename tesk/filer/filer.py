@@ -56,13 +56,11 @@ class Filer:
         cancel = cancel or Cancellation()
         router = Router(self.config, cancel)
         types: list[FileType] = []
-        files = size = 0
+        sizes: list[tuple[int, int]] = []
         for item in task.inputs or []:
             types.append(self._stage_input(router, cancel, item, volume_root))
-            staged_files, staged_bytes = measure(resolve(volume_root, item.path))
-            files += staged_files
-            size += staged_bytes
-        return InputsStaged(input_types=tuple(types), files=files, bytes=size)
+            sizes.append(measure(resolve(volume_root, item.path)))
+        return InputsStaged(input_types=tuple(types), sizes=tuple(sizes))
 
     def _stage_input(
         self, router: Router, cancel: Cancellation, item: Input, volume_root: Path

@@ -3,7 +3,7 @@
 The result is one JSON object (printed as one line); `format` numbers its shape:
 
     {"format": 1, "stage": "inputs", "ok": true, "input_types": ["FILE", "DIRECTORY"],
-     "files": 3, "bytes": 1200}
+     "sizes": [[1, 200], [2, 1000]]}
     {"format": 1, "stage": "outputs", "ok": true,
      "outputs": [{"url": "s3://b/out/a.txt", "path": "/data/out/a.txt", "size_bytes": "12"}],
      "errors": ["output /data/missing.txt: not found in the task volume"]}
@@ -53,8 +53,7 @@ def run_stage(
             result.update(
                 ok=True,
                 input_types=[t.value for t in staged_in.input_types],
-                files=staged_in.files,
-                bytes=staged_in.bytes,
+                sizes=[list(size) for size in staged_in.sizes],
             )
         else:
             staged_out = filer.stage_outputs(task, volume_root, executors_failed)
@@ -81,8 +80,7 @@ def stage_result(result: dict[str, Any]) -> InputsStaged | OutputsStaged:
         if result["stage"] == "inputs":
             return InputsStaged(
                 tuple(FileType(t) for t in result["input_types"]),
-                files=int(result.get("files", 0)),
-                bytes=int(result.get("bytes", 0)),
+                tuple((int(files), int(size)) for files, size in result.get("sizes", [])),
             )
         if result["stage"] == "outputs":
             return OutputsStaged(

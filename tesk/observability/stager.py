@@ -1,9 +1,9 @@
 """A wrapper of the filer's stages that records files, bytes and failures per URL scheme.
 
 It wraps any Stager (the engine's stage contract, which tesk.filer.Filer implements)
-and learns what was moved from the results and the task volume, so the filer itself needs no
-metrics code. Inputs are measured in the volume after staging (a TES path P is
-`<volume>/P`); outputs by the `size_bytes` the filer reports for every uploaded file.
+and learns what was moved from the results, so the filer itself needs no metrics code: inputs
+by the sizes the stager measured in the volume after staging each one, outputs by the
+`size_bytes` the filer reports for every uploaded file.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.stages import InputsStaged, OutputsStaged, StageError, Stager
-from tesk.filer.localfs import measure
 from tesk.observability.recording import Recorder
 from tesk.tes.models import Task
 
@@ -37,7 +36,7 @@ class ObservedStager:
             self._recorder.transfer_failed("inputs")
             raise
         try:
-            self._record_inputs(task, volume_root)
+            self._record_inputs(task, staged)
         except Exception:
             logger.exception("task %s: measuring the staged inputs failed", task.id)
         return staged
@@ -54,18 +53,18 @@ class ObservedStager:
         for output in staged.outputs:
             total = totals[scheme_of(output.url)]
             total[0] += 1
-            total[1] += _int(output.size_bytes)
+            total[1] += output.size()
         for scheme, (files, size) in sorted(totals.items()):
             self._recorder.transferred("outputs", scheme, files, size)
         if staged.errors:
             self._recorder.transfer_failed("outputs", len(staged.errors))
         return staged
 
-    def _record_inputs(self, task: Task, volume_root: Path) -> None:
+    def _record_inputs(self, task: Task, staged: InputsStaged) -> None:
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for item in task.inputs or []:
+        # The stager measured what each input put into the volume.
+        for item, (files, size) in zip(task.inputs or [], staged.sizes, strict=False):
             scheme = CONTENT if item.content is not None else scheme_of(item.url or "")
-            files, size = measure(volume_root / item.path.lstrip("/"))
             total = totals[scheme]
             total[0] += files
             total[1] += size
@@ -82,10 +81,3 @@ def scheme_of(url: str) -> str:
     if not scheme:
         return "file"
     return scheme if scheme in _SCHEMES else "other"
-
-
-def _int(text: str) -> int:
-    try:
-        return max(0, int(text))
-    except ValueError:
-        return 0

@@ -17,7 +17,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from datetime import datetime
 from typing import Any, TypeVar
 
 from tesk.observability.recording import Recorder, TaskEnded
@@ -29,7 +28,7 @@ from tesk.store.base import (
     TaskRecord,
     TaskStore,
 )
-from tesk.tes.models import TaskLog
+from tesk.tes.models import TaskLog, epoch_seconds
 from tesk.tes.progress import Progress
 from tesk.tes.states import FAILED, STARTED, TERMINAL, State
 
@@ -131,7 +130,7 @@ class ObservedStore:
 
     def _record(self, record: TaskRecord, before: State | None) -> None:
         now = time.time()
-        start = _epoch(record.log.start_time) if record.log is not None else None
+        start = epoch_seconds(record.log.start_time) if record.log is not None else None
         if before == State.QUEUED and record.state in STARTED:
             self._recorder.task_started(max(0.0, now - record.created_us / 1e6))
         elif before == State.QUEUED and record.state in TERMINAL and start is not None:
@@ -165,7 +164,7 @@ def _ended(record: TaskRecord, start: float | None, now: float) -> TaskEnded:
     log: TaskLog | None = record.log
     if log is None or start is None:
         return TaskEnded(state=record.state.value, owner=record.owner)
-    end = _epoch(log.end_time) or now
+    end = epoch_seconds(log.end_time) or now
     usage = log.metadata or {}
     return TaskEnded(
         state=record.state.value,
@@ -212,12 +211,3 @@ def _reason(record: TaskRecord) -> str | None:
         return None
     lines = record.log.system_logs if record.log is not None else None
     return lines[-1] if lines else None
-
-
-def _epoch(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

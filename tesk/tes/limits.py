@@ -13,12 +13,18 @@ MAX_RUNTIME = "max_runtime_seconds"
 LARGEST = 10**9
 
 
-def parse_max_runtime(value: str) -> int:
-    """The limit `value` spells; ValueError saying what is wrong."""
+def whole_number(key: str, value: str) -> int:
+    """The whole number from 1 to LARGEST that backend parameter `key` spells; ValueError saying
+    what is wrong."""
     text = value.strip()
     if not text.isdigit() or not 1 <= int(text) <= LARGEST:
-        raise ValueError(f"{MAX_RUNTIME}: {value!r} is not a whole number from 1 to {LARGEST}")
+        raise ValueError(f"{key}: {value!r} is not a whole number from 1 to {LARGEST}")
     return int(text)
+
+
+def parse_max_runtime(value: str) -> int:
+    """The limit `value` spells; ValueError saying what is wrong."""
+    return whole_number(MAX_RUNTIME, value)
 
 
 def max_runtime(parameters: Mapping[str, str] | None, default: int | None = None) -> int | None:

@@ -89,6 +89,13 @@ class OutputFileLog(TesModel):
     path: str
     size_bytes: str
 
+    def size(self) -> int:
+        """size_bytes as a number (0 when it is not one)."""
+        try:
+            return max(0, int(self.size_bytes))
+        except ValueError:
+            return 0
+
 
 class TaskLog(TesModel):
     logs: list[ExecutorLog] = Field(default_factory=list)
@@ -124,3 +131,14 @@ def timestamp(moment: datetime | None = None) -> str:
     """RFC 3339 UTC timestamp with a `Z` suffix, as every TES client parses it."""
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch_seconds(moment: str | None) -> float | None:
+    """The POSIX time of an RFC 3339 timestamp with an offset; None if absent or unreadable."""
+    if not moment:
+        return None
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None

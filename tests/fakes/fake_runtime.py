@@ -69,7 +69,7 @@ class FakeRuntime:
             raise StageError("input staging interrupted")
         if isinstance(self.inputs, Exception):
             raise self.inputs
-        return InputsStaged(self.input_types, *self.inputs_counted)
+        return InputsStaged(self.input_types, (self.inputs_counted,))
 
     def run_executor(
         self,

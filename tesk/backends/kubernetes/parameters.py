@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tesk.tes.limits import MAX_RUNTIME, parse_max_runtime
+from tesk.tes.limits import MAX_RUNTIME, parse_max_runtime, whole_number
 
 NODE_SELECTOR = "node_selector"
 TOLERATIONS = "tolerations"
@@ -34,7 +34,6 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
-_MAX_WHOLE = 10**9
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def parse(
     return Placement(
         node_selector=_node_selector(params[NODE_SELECTOR]) if NODE_SELECTOR in params else {},
         tolerations=_tolerations(params[TOLERATIONS]) if TOLERATIONS in params else [],
-        gpu_count=_whole(GPU_COUNT, params[GPU_COUNT]) if GPU_COUNT in params else 0,
+        gpu_count=whole_number(GPU_COUNT, params[GPU_COUNT]) if GPU_COUNT in params else 0,
         max_runtime_s=parse_max_runtime(params[MAX_RUNTIME]) if MAX_RUNTIME in params else None,
         image_pull_secret=(
             _pull_secret(params[IMAGE_PULL_SECRET], allowed_pull_secrets)
@@ -118,13 +117,6 @@ def _tolerations(value: str) -> list[dict[str, Any]]:
             toleration["operator"] = "Exists"
         found.append(toleration)
     return found
-
-
-def _whole(key: str, value: str) -> int:
-    text = value.strip()
-    if not text.isdigit() or not 1 <= int(text) <= _MAX_WHOLE:
-        raise ValueError(f"{key}: {value!r} is not a whole number from 1 to {_MAX_WHOLE}")
-    return int(text)
 
 
 def _pull_secret(value: str, allowed: Sequence[str]) -> str:

@@ -270,10 +270,11 @@ def test_run_stage_inputs_json(config: FilerConfig, storage: Path, volume: Path)
         "ok": True,
         "input_types": ["DIRECTORY", "FILE"],
         # The directory's two files (3 bytes) and the inline content (1 byte).
-        "files": 3,
-        "bytes": 4,
+        "sizes": [[2, 3], [1, 1]],
     }
-    assert stage_result(result) == InputsStaged((FileType.DIRECTORY, FileType.FILE), 3, 4)
+    assert stage_result(result) == InputsStaged(
+        (FileType.DIRECTORY, FileType.FILE), ((2, 3), (1, 1))
+    )
 
 
 def test_run_stage_input_failure_json(config: FilerConfig, volume: Path) -> None:

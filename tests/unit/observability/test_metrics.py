@@ -192,7 +192,9 @@ class ScriptedStages:
         (volume_root / "data" / "inline").write_text("hello")
         (volume_root / "data" / "dir" / "one").write_bytes(b"y" * 100)
         (volume_root / "data" / "dir" / "sub" / "two").write_bytes(b"z" * 1000)
-        return InputsStaged((FileType.FILE, FileType.FILE, FileType.DIRECTORY))
+        return InputsStaged(
+            (FileType.FILE, FileType.FILE, FileType.DIRECTORY), ((1, 10), (1, 5), (2, 1100))
+        )
 
     def stage_outputs(
         self, task: Task, volume_root: Path, executors_failed: bool, cancel: Cancellation
