@@ -40,8 +40,14 @@ import requests
 
 from benchmarks.common import free_port, write_report
 from benchmarks.load import POSTGRES_ENV, served
-from tesk.server import WORKER_CLASS, WORKER_THREADS, gunicorn_command
-from tesk.settings import ENV_WORKER_CLASS, Overrides, load_settings
+from tesk.server import gunicorn_command
+from tesk.settings import (
+    DEFAULT_REQUEST_THREADS,
+    DEFAULT_WORKER_CLASS,
+    ENV_WORKER_CLASS,
+    Overrides,
+    load_settings,
+)
 
 TASK = '{"name": "bench", "executors": [{"image": "busybox", "command": ["sleep", "600"]}]}'
 POST_LUA = f"""
@@ -97,7 +103,7 @@ def bare_app(workers: int, env: dict[str, str]) -> Iterator[str]:
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        command = gunicorn_command(settings, workers, "benchmarks.bare_app:app")
+        command = gunicorn_command(settings, workers, "benchmarks.bare_app:app", followers=False)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -180,9 +186,9 @@ def main() -> None:
 
 def report(args: argparse.Namespace, bare: Figures, tesk: dict[str, Figures]) -> list[str]:
     sync = f", SQLite synchronous={args.sqlite_synchronous}" if args.sqlite_synchronous else ""
-    worker = args.worker_class or WORKER_CLASS
+    worker = args.worker_class or DEFAULT_WORKER_CLASS
     sync += f", gunicorn {worker} workers" + (
-        f" x {WORKER_THREADS} threads" if worker == "gthread" else ""
+        f" x {DEFAULT_REQUEST_THREADS} threads" if worker == "gthread" else ""
     )
     errors = bare.non_2xx + sum(f.non_2xx for f in tesk.values())
     lines = [

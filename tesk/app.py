@@ -22,6 +22,7 @@ from tesk.api.body import register_body_checks
 from tesk.api.context import attach_service
 from tesk.api.encoding import use_orjson
 from tesk.api.errors import register_error_handlers
+from tesk.api.gate import RequestGate
 from tesk.api.health import register_health_routes
 from tesk.api.parameters import VALIDATOR_MAP
 from tesk.api.security import attach_authenticator, current_caller, with_auth
@@ -39,7 +40,7 @@ from tesk.observability.stager import ObservedStager
 from tesk.observability.wiring import instrument_app, observe_store, process_recorder
 from tesk.quotas import Quotas
 from tesk.service import TesService, UrlCheck
-from tesk.settings import ConfigError, Settings, load_settings
+from tesk.settings import ConfigError, Settings, WorkerModel, load_settings
 from tesk.store.base import TaskStore
 from tesk.store.sql import SqlStore
 
@@ -96,6 +97,13 @@ def create_app(
     register_health_routes(flask_app)
     register_dashboard(flask_app)
     instrument_app(flask_app, store, custom, __version__, caller=caller_subject)
+    workers = WorkerModel.from_env(os.environ)
+    flask_app.wsgi_app = RequestGate(  # type: ignore[method-assign]
+        flask_app.wsgi_app,
+        requests=workers.request_threads,
+        streams=custom.streams.max_per_worker if workers.streams else 0,
+        retry_after_s=custom.streams.retry_after_s,
+    )
     return cnx_app
 
 

@@ -25,23 +25,16 @@ from tesk.app import ENV_STARTED_AT, build_backend, build_store, create_app
 from tesk.backends.base import ComputeBackend
 from tesk.observability.wiring import GUNICORN_LOGGER, prepare_serving_process
 from tesk.settings import (
-    ENV_WORKER_CLASS,
-    ENV_WORKER_THREADS,
     ConfigError,
     Overrides,
     Settings,
+    WorkerModel,
     load_settings,
 )
 from tesk.store.base import TaskStore
 
 READY_TIMEOUT_S = 60.0
 WSGI_APP = "tesk.app:wsgi()"
-# Threaded workers keep client connections alive (a sync worker closes every connection after
-# one response, and accepting and closing was a third of a GetTask) and go on answering while
-# one request waits for the database, e.g. for SQLite's sync of a commit. Measured against sync
-# workers in docs/performance.md; more threads only added GIL contention on 2 cores.
-WORKER_CLASS = "gthread"
-WORKER_THREADS = 4
 _PR_SET_PDEATHSIG = 1
 
 
@@ -134,14 +127,17 @@ def supervisor_for(settings: Settings, workers: int, app: str = WSGI_APP) -> Sup
     )
 
 
-def gunicorn_command(settings: Settings, workers: int, app: str = WSGI_APP) -> list[str]:
+def gunicorn_command(
+    settings: Settings, workers: int, app: str = WSGI_APP, *, followers: bool = True
+) -> list[str]:
+    """The API child's command line; `followers`: with the threads of stream followers."""
     return [
         sys.executable,
         "-m",
         "gunicorn",
         "--workers",
         str(workers),
-        *_worker_options(),
+        *_worker_options(settings, followers),
         "--bind",
         _bind(settings.host, settings.port),
         "--graceful-timeout",
@@ -154,16 +150,12 @@ def gunicorn_command(settings: Settings, workers: int, app: str = WSGI_APP) -> l
     ]
 
 
-def _worker_options() -> list[str]:
-    worker_class = os.environ.get(ENV_WORKER_CLASS) or WORKER_CLASS
-    # gunicorn turns a sync worker with more than one thread into gthread.
-    threads = os.environ.get(ENV_WORKER_THREADS) or str(WORKER_THREADS)
-    return [
-        "--worker-class",
-        worker_class,
-        "--threads",
-        threads if worker_class == "gthread" else "1",
-    ]
+def _worker_options(settings: Settings, followers: bool) -> list[str]:
+    model = WorkerModel.from_env(os.environ)
+    threads = model.request_threads
+    if model.streams and followers:
+        threads += settings.custom.streams.max_per_worker
+    return ["--worker-class", model.worker_class, "--threads", str(threads)]
 
 
 def child_env(settings: Settings) -> dict[str, str]:

@@ -34,6 +34,41 @@ ENV_LOG_FORMAT = "TESK_LOG_FORMAT"
 # How `tesk serve` runs its API workers (read by tesk/server.py, not part of the FOCA config).
 ENV_WORKER_CLASS = "TESK_WORKER_CLASS"
 ENV_WORKER_THREADS = "TESK_WORKER_THREADS"
+# Threaded workers keep client connections alive (a sync worker closes every connection after
+# one response, and accepting and closing was a third of a GetTask) and go on answering while
+# one request waits for the database, e.g. for SQLite's sync of a commit. Measured against sync
+# workers in docs/performance.md; more threads at once only added GIL contention on 2 cores.
+DEFAULT_WORKER_CLASS = "gthread"
+DEFAULT_REQUEST_THREADS = 4
+
+
+@dataclass(frozen=True)
+class WorkerModel:
+    """How each API worker of `tesk serve` answers requests (TESK_WORKER_CLASS and
+    TESK_WORKER_THREADS). `request_threads` answer ordinary requests; followers of live streams
+    get threads of their own on top (tesk/api/gate.py), and a sync worker cannot stream at all."""
+
+    worker_class: str = DEFAULT_WORKER_CLASS
+    request_threads: int = DEFAULT_REQUEST_THREADS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerModel:
+        worker_class = env.get(ENV_WORKER_CLASS) or DEFAULT_WORKER_CLASS
+        threads = env.get(ENV_WORKER_THREADS) or str(DEFAULT_REQUEST_THREADS)
+        try:
+            count = int(threads)
+        except ValueError:
+            detail = f"{ENV_WORKER_THREADS} must be a whole number, got {threads!r}"
+            raise ConfigError(detail) from None
+        if count < 1:
+            raise ConfigError(f"{ENV_WORKER_THREADS} must be at least 1, got {count}")
+        if worker_class != "gthread":
+            count = 1  # gunicorn turns a sync worker with more than one thread into gthread
+        return cls(worker_class, count)
+
+    @property
+    def streams(self) -> bool:
+        return self.worker_class == "gthread"
 
 
 class ConfigError(Exception):

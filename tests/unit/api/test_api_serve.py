@@ -91,6 +91,12 @@ def test_the_child_gets_the_effective_settings(tmp_path: Path) -> None:
     command = server.gunicorn_command(settings, 4)
     assert command[:3] == [sys.executable, "-m", "gunicorn"]
     assert command[command.index("--workers") + 1] == "4"
+    # The threads that answer requests, and one per stream follower on top.
+    assert command[command.index("--threads") + 1] == str(
+        4 + settings.custom.streams.max_per_worker
+    )
+    bare = server.gunicorn_command(settings, 4, followers=False)
+    assert bare[bare.index("--threads") + 1] == "4"
     assert command[command.index("--bind") + 1] == "127.0.0.1:9100"
     assert command[-1] == "tesk.app:wsgi()"
 
