@@ -6,7 +6,7 @@
 
 The bare Flask app of benchmarks/bare_app.py runs under gunicorn with exactly the options
 `tesk serve` gives its own gunicorn (tesk.server.gunicorn_command: worker count, worker class,
-threads), next to a fresh `tesk serve` (local backend, bwrap, 2 workers) for each store. Every
+the threads that answer requests; not those TESK keeps for stream followers), next to a fresh `tesk serve` (local backend, bwrap, 2 workers) for each store. Every
 round measures each call on every server back to back, so that load from elsewhere on this shared
 machine weighs on the baseline and on TESK alike. wrk (2 threads, 16 connections) drives:
 

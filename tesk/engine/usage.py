@@ -10,7 +10,8 @@ of the attempt; a figure it could not measure is left out, never estimated:
     usage.files_staged_out    files uploaded as outputs, and
     usage.bytes_staged_out      their sizes
     usage.executor.<n>.cpu_seconds        CPU time (user + system) of executor n's processes
-    usage.executor.<n>.peak_memory_bytes  the largest resident set of any of them
+    usage.executor.<n>.peak_memory_bytes  the largest resident set of any of them (locally), or
+                                          the container's memory high-water mark (Kubernetes)
     usage.cpu_seconds         the sum over the executors measured
     usage.peak_memory_bytes   the largest over the executors measured
 
@@ -56,10 +57,10 @@ class Prices:
 
 @dataclass(frozen=True)
 class ExecutorUsage:
-    """What the runtime measured of one executor's processes."""
+    """What the runtime measured of one executor's processes (None: not measurable there)."""
 
     cpu_seconds: float
-    peak_memory_bytes: int
+    peak_memory_bytes: int | None
 
 
 @dataclass
@@ -113,10 +114,13 @@ class UsageMeter:
         if self.executors:
             measured = self.executors.values()
             figures["cpu_seconds"] = _decimal(sum(u.cpu_seconds for u in measured))
-            figures["peak_memory_bytes"] = str(max(u.peak_memory_bytes for u in measured))
+            peaks = [u.peak_memory_bytes for u in measured if u.peak_memory_bytes is not None]
+            if peaks:
+                figures["peak_memory_bytes"] = str(max(peaks))
         for index, usage in sorted(self.executors.items()):
             figures[f"executor.{index}.cpu_seconds"] = _decimal(usage.cpu_seconds)
-            figures[f"executor.{index}.peak_memory_bytes"] = str(usage.peak_memory_bytes)
+            if usage.peak_memory_bytes is not None:
+                figures[f"executor.{index}.peak_memory_bytes"] = str(usage.peak_memory_bytes)
         metadata = {PREFIX + name: value for name, value in figures.items()}
         if self.hourly_price_usd is not None:
             metadata["vm_price_per_hour_usd"] = f"{self.hourly_price_usd:.6f}"

@@ -363,3 +363,23 @@ def test_a_volume_that_ignores_fsgroup_fails_the_task_saying_so(cluster: TestClu
         assert "not writable by uid 10001" in logs
         assert "owned by 0:0 with mode 0755" in logs
         assert "did not apply fsGroup" in logs
+
+
+def test_an_executors_usage_comes_from_its_containers_cgroup(env: Deployment) -> None:
+    # About a second of CPU, and a few MiB held in memory, as the container's cgroup counts them.
+    burn = (
+        "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; "
+        "dd if=/dev/zero of=/dev/null bs=16777216 count=1"
+    )
+    task_id = env.submit({"executors": [{"image": EXECUTOR_IMAGE, "command": ["sh", "-c", burn]}]})
+    record = env.wait_state(task_id)
+    assert record.state == State.COMPLETE, system_logs(env, task_id)
+    metadata = env.service.get(task_id, "FULL")["logs"][0]["metadata"]
+    print({k: v for k, v in metadata.items() if k.startswith("usage.")})
+    cpu = float(metadata["usage.executor.0.cpu_seconds"])
+    assert 0.05 < cpu < 60
+    assert float(metadata["usage.cpu_seconds"]) == cpu
+    peak = int(metadata["usage.executor.0.peak_memory_bytes"])
+    # dd holds its 16 MiB block; the container's limit on this cluster is far above.
+    assert 16 * 1024**2 < peak < 4 * 1024**3
+    assert metadata["usage.peak_memory_bytes"] == str(peak)

@@ -17,7 +17,7 @@ from tesk.backends.kubernetes.manifests import JobRef
 from tesk.backends.kubernetes.parameters import Placement
 from tesk.backends.kubernetes.pods import PodRun, PodRunner, PodStartError
 from tesk.backends.kubernetes.status import Phase
-from tesk.backends.kubernetes.streams import new_marker, split_tails
+from tesk.backends.kubernetes.streams import new_marker, split_tails, split_usage
 from tesk.config import KubernetesConfig
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.runtime import ExecutorResult, Preempted, RuntimeFailure
@@ -137,9 +137,8 @@ class KubernetesRuntime:
         run = self._run_pod(manifest, manifests.EXECUTOR_CONTAINER, f"executor {index}", cancel)
         ended = timestamp()
         outcome = run.outcome
-        stdout, stderr = split_tails(
-            self._read_log(name, manifests.EXECUTOR_CONTAINER), marker, self._tail
-        )
+        log = self._read_log(name, manifests.EXECUTOR_CONTAINER)
+        stdout, stderr = split_tails(log, marker, self._tail)
         return ExecutorResult(
             exit_code=outcome.exit_code if outcome.exit_code is not None else -1,
             stdout_tail=stdout,
@@ -148,6 +147,7 @@ class KubernetesRuntime:
             end_time=outcome.finished_at or ended,
             reason=outcome.reason,
             timed_out=outcome.container_reason == "DeadlineExceeded",
+            usage=split_usage(log, marker),
         )
 
     def _run_pod(

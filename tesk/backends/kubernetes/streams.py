@@ -3,9 +3,15 @@
 The executor's command runs under a short POSIX shell script (the image's `/bin/sh`): stdout and
 stderr go to files (the paths the task asked for, else files on the task volume), and once the
 command has ended the script prints the tail of each, split by a line with a marker only this pod
-knows, then exits with the command's exit code. The taskmaster reads the pod log once the
-container has terminated and splits it at the marker. The user's command is passed as separate
-arguments ("$@"), never parsed by the shell.
+knows, then what the container's cgroup says the command used, and exits with the command's exit
+code. The taskmaster reads the pod log once the container has terminated and splits it at the
+marker. The user's command is passed as separate arguments ("$@"), never parsed by the shell.
+
+Usage comes from the container's own cgroup as the kernel counts it (only shell builtins read
+it, so every image can): CPU time of everything the container ran, and its memory high-water
+mark (which includes the page cache, unlike a process's resident set). cgroup v2 gives
+`cpu.stat` usage_usec and `memory.peak` (Linux 5.19 and later); v1 `cpuacct.usage` and
+`memory.max_usage_in_bytes`. What a node's kernel does not offer is left out.
 """
 
 from __future__ import annotations
@@ -14,17 +20,32 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from tesk.engine.usage import ExecutorUsage
+
 SCRIPT = """\
-in=$1 out=$2 err=$3 n=$4 mark=$5
-shift 5
+in=$1 out=$2 err=$3 n=$4 mark=$5 cg=$6
+shift 6
 "$@" <"$in" >"$out" 2>"$err"
 rc=$?
+cpu= mem=
+if [ -r "$cg/cpu.stat" ]; then
+  while read -r key value; do [ "$key" = usage_usec ] && cpu=$value; done <"$cg/cpu.stat"
+  read -r mem 2>/dev/null <"$cg/memory.peak"
+elif [ -r "$cg/cpuacct/cpuacct.usage" ]; then
+  read -r ns <"$cg/cpuacct/cpuacct.usage" && cpu=$((ns / 1000))
+  read -r mem 2>/dev/null <"$cg/memory/memory.max_usage_in_bytes"
+fi
 tail -c "$n" "$out" 2>/dev/null
 printf '\\n%s\\n' "$mark"
 tail -c "$n" "$err" 2>/dev/null
+printf '\\n%s-usage\\n%s %s\\n' "$mark" "${cpu:--}" "${mem:--}"
 exit $rc
 """
-"""$1..$5: stdin path, stdout path, stderr path, tail bytes, marker; then the command."""
+"""$1..$6: stdin path, stdout path, stderr path, tail bytes, marker, cgroup directory; then the
+command."""
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+"""Where a container sees its own cgroup (its cgroup namespace on v2; runc's mounts on v1)."""
 
 ARGV0 = "tesk-executor"
 
@@ -47,9 +68,14 @@ def new_marker(job_uid: str | None = None, index: int = 0) -> str:
 
 
 def wrapped_command(
-    shell: str, command: list[str], paths: StreamPaths, tail_bytes: int, marker: str
+    shell: str,
+    command: list[str],
+    paths: StreamPaths,
+    tail_bytes: int,
+    marker: str,
+    cgroup: str = CGROUP_ROOT,
 ) -> list[str]:
-    """The container command: `shell -c SCRIPT ARGV0 <paths> <tail> <marker> command...`."""
+    """The container command: `shell -c SCRIPT ARGV0 <paths> <tail> <marker> <cgroup> cmd...`."""
     return [
         shell,
         "-c",
@@ -60,6 +86,7 @@ def wrapped_command(
         paths.stderr,
         str(tail_bytes),
         marker,
+        cgroup,
         *command,
     ]
 
@@ -71,10 +98,29 @@ def split_tails(log: str, marker: str, tail_bytes: int) -> tuple[str, str]:
     the shell itself said, kept as stderr.
     """
     separator = f"\n{marker}\n"
+    log = log.partition(_usage_separator(marker))[0]
     head, found, tail = log.partition(separator)
     if not found:
         return "", _last(log, tail_bytes)
     return _last(head, tail_bytes), _last(tail, tail_bytes)
+
+
+def split_usage(log: str, marker: str) -> ExecutorUsage | None:
+    """What the script read of the container's cgroup; None when it read nothing (or was killed
+    before it could say)."""
+    _, found, rest = log.rpartition(_usage_separator(marker))
+    if not found:
+        return None
+    fields = rest.split()
+    if len(fields) != 2 or not fields[0].isdigit():
+        return None
+    cpu_seconds = int(fields[0]) / 1e6
+    peak = int(fields[1]) if fields[1].isdigit() else None
+    return ExecutorUsage(cpu_seconds=cpu_seconds, peak_memory_bytes=peak)
+
+
+def _usage_separator(marker: str) -> str:
+    return f"\n{marker}-usage\n"
 
 
 def _last(text: str, limit: int) -> str:

@@ -12,21 +12,39 @@ from tesk.backends.kubernetes.streams import (
     escape,
     new_marker,
     split_tails,
+    split_usage,
     wrapped_command,
 )
+from tesk.engine.usage import ExecutorUsage
 
 
-def run(tmp_path: Path, command: list[str], tail: int = 1000, stdin: str = "/dev/null"):  # type: ignore[no-untyped-def]
+def run_wrapped(
+    tmp_path: Path,
+    command: list[str],
+    tail: int = 1000,
+    stdin: str = "/dev/null",
+    cgroup: Path | None = None,
+) -> tuple[int, str, str]:
+    """(exit code, pod log, marker) of the wrapper run by a real sh; by default over an empty
+    cgroup directory (the host's own cgroup is not a container's)."""
     marker = new_marker()
     paths = StreamPaths(stdin, str(tmp_path / "out"), str(tmp_path / "err"))
+    if cgroup is None:
+        cgroup = tmp_path / "no-cgroup"
+        cgroup.mkdir(exist_ok=True)
     done = subprocess.run(
-        wrapped_command("/bin/sh", command, paths, tail, marker),
+        wrapped_command("/bin/sh", command, paths, tail, marker, str(cgroup)),
         capture_output=True,
         check=False,
     )
     # Kubernetes' pod log is stdout and stderr of the container, merged.
-    log = (done.stdout + done.stderr).decode()
-    return done.returncode, split_tails(log, marker, tail), paths
+    return done.returncode, (done.stdout + done.stderr).decode(), marker
+
+
+def run(tmp_path: Path, command: list[str], tail: int = 1000, stdin: str = "/dev/null"):  # type: ignore[no-untyped-def]
+    code, log, marker = run_wrapped(tmp_path, command, tail, stdin)
+    paths = StreamPaths(stdin, str(tmp_path / "out"), str(tmp_path / "err"))
+    return code, split_tails(log, marker, tail), paths
 
 
 def test_streams_stay_apart_and_the_exit_code_is_the_commands(tmp_path: Path) -> None:
@@ -64,6 +82,49 @@ def test_a_missing_command_is_exit_127_with_the_shell_saying_why(tmp_path: Path)
     assert code == 127
     assert out == ""
     assert "not found" in err
+
+
+def test_usage_is_read_from_a_cgroup_v2_directory(tmp_path: Path) -> None:
+    cgroup = tmp_path / "cg2"
+    cgroup.mkdir()
+    (cgroup / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
+    (cgroup / "memory.peak").write_text("73400320\n")
+    code, log, marker = run_wrapped(tmp_path, ["sh", "-c", "echo out; echo err >&2"], cgroup=cgroup)
+    assert code == 0
+    assert split_tails(log, marker, 100) == ("out\n", "err\n")
+    assert split_usage(log, marker) == ExecutorUsage(cpu_seconds=2.5, peak_memory_bytes=73400320)
+
+
+def test_usage_is_read_from_cgroup_v1_directories(tmp_path: Path) -> None:
+    cgroup = tmp_path / "cg1"
+    (cgroup / "cpuacct").mkdir(parents=True)
+    (cgroup / "memory").mkdir()
+    (cgroup / "cpuacct" / "cpuacct.usage").write_text("1234567890\n")
+    (cgroup / "memory" / "memory.max_usage_in_bytes").write_text("5242880\n")
+    code, log, marker = run_wrapped(tmp_path, ["sh", "-c", "exit 3"], cgroup=cgroup)
+    assert code == 3
+    assert split_usage(log, marker) == ExecutorUsage(
+        cpu_seconds=1.234567, peak_memory_bytes=5242880
+    )
+
+
+def test_a_kernel_without_memory_peak_gives_cpu_only(tmp_path: Path) -> None:
+    cgroup = tmp_path / "old-v2"
+    cgroup.mkdir()
+    (cgroup / "cpu.stat").write_text("usage_usec 10\n")
+    _code, log, marker = run_wrapped(tmp_path, ["true"], cgroup=cgroup)
+    assert split_usage(log, marker) == ExecutorUsage(cpu_seconds=0.00001, peak_memory_bytes=None)
+    assert "memory.peak" not in log  # the failed read says nothing
+
+
+def test_no_cgroup_files_means_no_usage(tmp_path: Path) -> None:
+    _code, log, marker = run_wrapped(tmp_path, ["echo", "hi"])
+    assert split_usage(log, marker) is None
+    assert split_tails(log, marker, 100) == ("hi\n", "")
+
+
+def test_a_killed_wrapper_leaves_no_usage() -> None:
+    assert split_usage("partial output\n", "--m--") is None
 
 
 def test_a_log_without_the_marker_is_kept_as_stderr() -> None:
