@@ -196,6 +196,23 @@ def test_files_in_and_out_through_the_filer(server: Server, tmp_path: Path) -> N
     assert (out / "upper.txt").read_text() == "SOME DATA\n"
     assert (out / "inline.txt").read_text() == "inline text\n"
 
+    # `tesk get --usage` shows what the attempt used, from its metadata.
+    metadata = json.loads(server.tesk("get", task_id).stdout)["logs"][0]["metadata"]
+    shown = server.tesk("get", task_id, "--usage")
+    assert shown.exit_code == 0, shown.output
+    lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
+    assert lines[0] == "usage:"
+    assert f"wall {metadata['usage.wall_seconds']} s" in lines
+    assert f"queued {metadata['usage.queued_seconds']} s" in lines
+    assert "staged in 2 files, 22 B" in lines  # 10 bytes from the file root, 12 inline
+    assert "staged out 2 files, 22 B" in lines
+    # bwrap measures the executor's processes.
+    assert f"cpu {metadata['usage.cpu_seconds']} s" in lines
+    peak = int(metadata["usage.executor.0.peak_memory_bytes"])
+    assert any(
+        line.startswith("executor 0 cpu ") and f"({peak} bytes)" in line for line in lines
+    ), lines
+
     after = server.metrics()
 
     def grew(name: str, **labels: str) -> float:
