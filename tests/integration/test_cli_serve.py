@@ -123,6 +123,7 @@ def test_run_wait_get_and_list(server: Server) -> None:
             ("tesk_tasks_finished_total", {"state": "COMPLETE"}),
             ("tesk_task_duration_seconds_count", {"state": "COMPLETE"}),
             ("tesk_task_queue_wait_seconds_count", {}),
+            ("tesk_owner_tasks_started_total", {"owner": ""}),
             ("tesk_executor_exits_total", {"exit_code": "0"}),
         ]
     }
@@ -132,8 +133,18 @@ def test_run_wait_get_and_list(server: Server) -> None:
         "tesk_tasks_finished_total": 1,
         "tesk_task_duration_seconds_count": 1,
         "tesk_task_queue_wait_seconds_count": 1,
+        "tesk_owner_tasks_started_total": 1,
         "tesk_executor_exits_total": 1,
     }
+    # The owner's sums are those of the histograms (no authentication: one owner, "").
+    for owner_sum, histogram_sum, labels in [
+        ("tesk_owner_queue_wait_seconds_total", "tesk_task_queue_wait_seconds_sum", {}),
+        ("tesk_owner_run_seconds_total", "tesk_task_duration_seconds_sum", {"state": "COMPLETE"}),
+    ]:
+        grew = metric(after, owner_sum, owner="") - metric(before, owner_sum, owner="")
+        expected = metric(after, histogram_sum, **labels) - metric(before, histogram_sum, **labels)
+        assert grew == pytest.approx(expected), owner_sum
+        assert grew > 0, owner_sum
     requests_made = metric(
         after,
         "tesk_http_request_duration_seconds_count",
