@@ -144,6 +144,10 @@ class KubernetesConfig(Section):
     cancel_timeout_s: int = Field(default=120, ge=1)
     ttl_seconds_after_finished: int = Field(default=3600, ge=0)
     resync_interval_s: float = Field(default=60.0, gt=0)  # full comparison of store and cluster
+    # At most this many tasks INITIALIZING or RUNNING at once; the rest wait QUEUED in TESK's queue
+    # and start in fair order across owners (tesk/store/fair.py). None: every task's Job is created
+    # at submit, and the cluster's scheduler decides when it runs.
+    max_running_tasks: int | None = Field(default=None, ge=1)
     # Executor pods run as this account (None: the namespace's default); they never mount its token.
     executor_service_account: str | None = None
     # Secrets given to filer pods only, never to executors: one whose keys become environment

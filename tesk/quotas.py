@@ -1,9 +1,11 @@
 """Quotas of CreateTask: how many tasks one owner may have active, and how many may wait.
 
 Checked before a task is stored: over a quota, CreateTask answers 429 with Retry-After and a
-message naming the quota, and stores nothing. An owner's limit is, in order: their own entry in
+message naming the quota, and stores nothing. An owner's limit of active tasks is, in order:
+the `max_active_tasks` of their line in the users file (Basic users), their own entry in
 `quotas.users`, the largest entry among their groups in `quotas.groups` (groups of the users
-file or of the OIDC token), `quotas.max_active_tasks_per_owner`. Admins are exempt unless
+file or of the OIDC token), `quotas.max_active_tasks_per_owner`. A users-file line may also bound
+how many of that user's tasks wait QUEUED (`max_queued_tasks`). Admins are exempt unless
 configured otherwise. Without authentication every caller is one owner.
 
 The check and the insert are not one transaction: creates that arrive at the same moment may
@@ -37,6 +39,16 @@ class Quotas:
                     f"holds ({config.max_queued_tasks}); try again later",
                     config.retry_after_s,
                 )
+        own_queued = caller.quotas.max_queued_tasks if caller is not None else None
+        if caller is not None and own_queued is not None:
+            queued = self._store.count_owned(caller.subject, {State.QUEUED})
+            if queued >= own_queued:
+                raise QuotaExceeded(
+                    f"quota max_queued_tasks of user {caller.subject} (users file): you have "
+                    f"{queued} tasks QUEUED, the most allowed ({own_queued}); try again when "
+                    "some have started",
+                    config.retry_after_s,
+                )
         limit, source = self.owner_limit(caller)
         if limit is None:
             return
@@ -54,6 +66,11 @@ class Quotas:
         """The caller's limit of active tasks, and the setting it comes from."""
         config = self._config
         if caller is not None:
+            if caller.quotas.max_active_tasks is not None:
+                return (
+                    caller.quotas.max_active_tasks,
+                    f"max_active_tasks of user {caller.subject} (users file)",
+                )
             if caller.subject in config.users:
                 return config.users[caller.subject], f"users.{caller.subject}"
             granted = [(n, g) for g, n in config.groups.items() if g in caller.groups]

@@ -1,4 +1,9 @@
-"""HTTP Basic users: a file of `name:argon2-hash[:group,group...]` lines.
+"""HTTP Basic users: a file of `name:argon2-hash[:group,group...[:quota=N,quota=N...]]` lines.
+
+The optional fourth field holds the user's own quota values (`max_active_tasks`,
+`max_queued_tasks`; see tesk/quotas.py), e.g. `alice:$argon2id$...:lab:max_active_tasks=50`, or
+`bob:$argon2id$...::max_queued_tasks=10` without groups. Lines of two or three fields read as
+they always did.
 
 Passwords are hashed with Argon2id (argon2-cffi, salted, RFC 9106 parameters). The file is re-read
 when it changes, so users are added or removed without a restart. A verified name and password pair
@@ -19,18 +24,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from tesk.auth.identity import AuthenticationFailed, Identity, identity
+from tesk.auth.identity import AuthenticationFailed, Identity, OwnQuotas, identity
 
 logger = logging.getLogger(__name__)
 
 _HASHER = PasswordHasher()
 _NAME_FORBIDDEN = frozenset(":,#")
+
+QUOTA_KEYS = ("max_active_tasks", "max_queued_tasks")  # the fields of OwnQuotas
 
 CACHE_TTL_S = 300.0
 CACHE_SIZE = 1024
@@ -45,10 +52,37 @@ class User:
     name: str
     password_hash: str
     groups: frozenset[str] = frozenset()
+    quotas: OwnQuotas = field(default_factory=OwnQuotas)
 
     def line(self) -> str:
         groups = ",".join(sorted(self.groups))
+        quotas = format_quotas(self.quotas)
+        if quotas:
+            return f"{self.name}:{self.password_hash}:{groups}:{quotas}"
         return f"{self.name}:{self.password_hash}" + (f":{groups}" if groups else "")
+
+
+def format_quotas(quotas: OwnQuotas) -> str:
+    """`key=N,...` of the values set, in QUOTA_KEYS order; "" when none is."""
+    values = ((key, getattr(quotas, key)) for key in QUOTA_KEYS)
+    return ",".join(f"{key}={value}" for key, value in values if value is not None)
+
+
+def parse_quotas(text: str) -> OwnQuotas:
+    """The fourth field of a line. Raises ValueError naming what is wrong."""
+    values: dict[str, int] = {}
+    for item in filter(None, text.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals or key not in QUOTA_KEYS:
+            raise ValueError(
+                f"quota {item!r}: expected key=N with a key of {', '.join(QUOTA_KEYS)}"
+            )
+        if key in values:
+            raise ValueError(f"quota {key} is given twice")
+        if not value.isascii() or not value.isdigit() or int(value) < 1:
+            raise ValueError(f"quota {key}={value!r}: must be a whole number of at least 1")
+        values[key] = int(value)
+    return OwnQuotas(**values)
 
 
 def hash_password(password: str) -> str:
@@ -73,21 +107,25 @@ def parse_users(text: str, source: str) -> dict[str, User]:
             continue
         parts = line.split(":")
         where = f"{source}, line {number}"
-        if len(parts) not in (2, 3):
-            raise UsersFileError(f"{where}: expected 'name:hash' or 'name:hash:group,group'")
+        if len(parts) not in (2, 3, 4):
+            raise UsersFileError(
+                f"{where}: expected 'name:hash', 'name:hash:group,group' or "
+                "'name:hash:group,group:quota=N,quota=N'"
+            )
         name, password_hash = parts[0], parts[1]
-        groups = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+        groups = parts[2].split(",") if len(parts) >= 3 and parts[2] else []
         try:
             check_name(name)
             for group in groups:
                 check_name(group, "group")
+            quotas = parse_quotas(parts[3]) if len(parts) == 4 else OwnQuotas()
         except ValueError as exc:
             raise UsersFileError(f"{where}: {exc}") from None
         if not password_hash.startswith("$argon2"):
             raise UsersFileError(f"{where}: the password hash is not an Argon2 hash")
         if name in users:
             raise UsersFileError(f"{where}: user {name!r} appears twice")
-        users[name] = User(name, password_hash, frozenset(groups))
+        users[name] = User(name, password_hash, frozenset(groups), quotas)
     return users
 
 
@@ -106,7 +144,10 @@ def write_users(path: Path, users: Iterable[User]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("# TESK users: name:argon2-hash[:group,...] (see `tesk user --help`)\n")
+            handle.write(
+                "# TESK users: name:argon2-hash[:group,...[:quota=N,...]] "
+                "(see `tesk user --help`)\n"
+            )
             handle.write(lines)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
@@ -142,7 +183,7 @@ class UsersFile:
         # Unknown names are checked against a dummy hash: they must not answer faster.
         if not _verify(user.password_hash if user else _dummy_hash(), password) or user is None:
             raise AuthenticationFailed("wrong user name or password")
-        found = identity(user.name, user.groups, self._admin_group)
+        found = identity(user.name, user.groups, self._admin_group, user.quotas)
         with self._lock:
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()

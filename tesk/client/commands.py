@@ -15,7 +15,13 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
-from tesk.client.display import print_json, print_tasks, progress_display
+from tesk.client.display import (
+    is_terminal,
+    print_json,
+    print_tasks,
+    print_usage,
+    progress_display,
+)
 from tesk.client.http import DEFAULT_URL, ClientError, Credentials, TesClient
 from tesk.client.taskdoc import build_task, parse_tag_filter, parse_task
 from tesk.client.waiting import Waiter
@@ -285,10 +291,22 @@ def list_command(
     show_default=True,
     help="MINIMAL: id and state; BASIC: no logs' stdout/stderr; FULL: everything.",
 )
+@click.option(
+    "--usage",
+    "usage_only",
+    is_flag=True,
+    help="Print only what each attempt used (its logs' usage.* metadata), as text.",
+)
 @connection_options
-def get(client: TesClient, task_id: str, view: str) -> None:
-    """Print a task as JSON."""
-    print_json(client.get_task(task_id, view.upper()), sys.stdout)
+def get(client: TesClient, task_id: str, view: str, usage_only: bool) -> None:
+    """Print a task as JSON; on a terminal, followed by what each attempt used."""
+    task = client.get_task(task_id, view.upper())
+    if usage_only:
+        print_usage(task, sys.stdout)
+        return
+    print_json(task, sys.stdout)
+    if is_terminal(sys.stdout):  # a pipe gets the JSON alone, as scripts parse it
+        print_usage(task, sys.stdout)
 
 
 @click.command()

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tesk.client.usage import usage_lines
 from tesk.client.waiting import Watched
 
 _STATE_STYLES = {
@@ -41,6 +42,17 @@ def print_json(document: Any, stream: TextIO) -> None:
         Console(file=stream).print_json(text)
     else:
         stream.write(text + "\n")
+
+
+def print_usage(task: dict[str, Any], stream: TextIO) -> None:
+    """The usage block of a task (tesk/client/usage.py); headings in bold on a terminal."""
+    lines = usage_lines(task)
+    if not is_terminal(stream):
+        stream.write("".join(line + "\n" for line in lines))
+        return
+    console = Console(file=stream)
+    for line in lines:
+        console.print(Text(line, style="" if line.startswith(" ") else "bold"))
 
 
 def print_tasks(tasks: Sequence[dict[str, Any]], stream: TextIO) -> None:

@@ -84,6 +84,26 @@ class PrometheusRecorder:
             ["exit_code"],
             registry=registry,
         )
+        # Per owner as counters, not histograms: one series per owner instead of one per bucket.
+        # Their ratios give each owner's mean wait, which shows whether fair share works.
+        self.owner_started = Counter(
+            "tesk_owner_tasks_started",
+            "Tasks that left the queue for an engine, by owner.",
+            ["owner"],
+            registry=registry,
+        )
+        self.owner_queue_wait = Counter(
+            "tesk_owner_queue_wait_seconds",
+            "Seconds those tasks waited QUEUED, by owner.",
+            ["owner"],
+            registry=registry,
+        )
+        self.owner_run = Counter(
+            "tesk_owner_run_seconds",
+            "Seconds from the engine's start to the end of finished tasks, by owner.",
+            ["owner"],
+            registry=registry,
+        )
         self.owner_cpu = Counter(
             "tesk_owner_cpu_seconds",
             "CPU seconds of the executors of finished tasks, by owner (where measured).",
@@ -124,16 +144,19 @@ class PrometheusRecorder:
     def task_created(self) -> None:
         self.created.inc()
 
-    def task_started(self, queue_wait_s: float) -> None:
+    def task_started(self, queue_wait_s: float, owner: str | None = None) -> None:
         self.queue_wait.observe(queue_wait_s)
+        self.owner_started.labels(owner or "").inc()
+        self.owner_queue_wait.labels(owner or "").inc(queue_wait_s)
 
     def task_ended(self, ended: TaskEnded) -> None:
         self.finished.labels(ended.state).inc()
+        owner = ended.owner or ""
         if ended.run_s is not None:
             self.run_time.labels(ended.state).observe(ended.run_s)
+            self.owner_run.labels(owner).inc(ended.run_s)
         for code in ended.exit_codes:
             self.exits.labels(exit_code_label(code)).inc()
-        owner = ended.owner or ""
         if ended.cpu_seconds is not None:
             self.owner_cpu.labels(owner).inc(ended.cpu_seconds)
         for direction, size in (

@@ -35,8 +35,9 @@ class TaskEnded:
 class Recorder(Protocol):
     def task_created(self) -> None: ...
 
-    def task_started(self, queue_wait_s: float) -> None:
-        """A task left QUEUED for an engine, after `queue_wait_s` seconds in the queue."""
+    def task_started(self, queue_wait_s: float, owner: str | None = None) -> None:
+        """A task of `owner` left QUEUED for an engine, after `queue_wait_s` seconds in the
+        queue."""
 
     def task_ended(self, ended: TaskEnded) -> None: ...
 
@@ -56,7 +57,7 @@ class NullRecorder:
     def task_created(self) -> None:
         return None
 
-    def task_started(self, queue_wait_s: float) -> None:
+    def task_started(self, queue_wait_s: float, owner: str | None = None) -> None:
         return None
 
     def task_ended(self, ended: TaskEnded) -> None:

@@ -132,10 +132,10 @@ class ObservedStore:
         now = time.time()
         start = epoch_seconds(record.log.start_time) if record.log is not None else None
         if before == State.QUEUED and record.state in STARTED:
-            self._recorder.task_started(max(0.0, now - record.created_us / 1e6))
+            self._recorder.task_started(max(0.0, now - record.created_us / 1e6), record.owner)
         elif before == State.QUEUED and record.state in TERMINAL and start is not None:
             # The start went unseen (a report was skipped): the engine's log says when.
-            self._recorder.task_started(max(0.0, start - record.created_us / 1e6))
+            self._recorder.task_started(max(0.0, start - record.created_us / 1e6), record.owner)
         if record.state in TERMINAL:
             self._recorder.task_ended(_ended(record, start, now))
 

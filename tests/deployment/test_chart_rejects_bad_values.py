@@ -36,6 +36,11 @@ CASES = [
         id="timeout",
     ),
     pytest.param(
+        {"tasks.maxRunningTasks": 0},
+        "at '/tasks/maxRunningTasks': minimum",
+        id="no-running-tasks",
+    ),
+    pytest.param(
         {"tasks.namespace": "Tasks_NS"},
         "at '/tasks/namespace': 'Tasks_NS' does not match pattern",
         id="bad-namespace",

@@ -123,6 +123,7 @@ def test_run_wait_get_and_list(server: Server) -> None:
             ("tesk_tasks_finished_total", {"state": "COMPLETE"}),
             ("tesk_task_duration_seconds_count", {"state": "COMPLETE"}),
             ("tesk_task_queue_wait_seconds_count", {}),
+            ("tesk_owner_tasks_started_total", {"owner": ""}),
             ("tesk_executor_exits_total", {"exit_code": "0"}),
         ]
     }
@@ -132,8 +133,18 @@ def test_run_wait_get_and_list(server: Server) -> None:
         "tesk_tasks_finished_total": 1,
         "tesk_task_duration_seconds_count": 1,
         "tesk_task_queue_wait_seconds_count": 1,
+        "tesk_owner_tasks_started_total": 1,
         "tesk_executor_exits_total": 1,
     }
+    # The owner's sums are those of the histograms (no authentication: one owner, "").
+    for owner_sum, histogram_sum, labels in [
+        ("tesk_owner_queue_wait_seconds_total", "tesk_task_queue_wait_seconds_sum", {}),
+        ("tesk_owner_run_seconds_total", "tesk_task_duration_seconds_sum", {"state": "COMPLETE"}),
+    ]:
+        grew = metric(after, owner_sum, owner="") - metric(before, owner_sum, owner="")
+        expected = metric(after, histogram_sum, **labels) - metric(before, histogram_sum, **labels)
+        assert grew == pytest.approx(expected), owner_sum
+        assert grew > 0, owner_sum
     requests_made = metric(
         after,
         "tesk_http_request_duration_seconds_count",
@@ -195,6 +206,23 @@ def test_files_in_and_out_through_the_filer(server: Server, tmp_path: Path) -> N
     assert server.tesk("wait", "--interval", "0.2", task_id).exit_code == 0
     assert (out / "upper.txt").read_text() == "SOME DATA\n"
     assert (out / "inline.txt").read_text() == "inline text\n"
+
+    # `tesk get --usage` shows what the attempt used, from its metadata.
+    metadata = json.loads(server.tesk("get", task_id).stdout)["logs"][0]["metadata"]
+    shown = server.tesk("get", task_id, "--usage")
+    assert shown.exit_code == 0, shown.output
+    lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
+    assert lines[0] == "usage:"
+    assert f"wall {metadata['usage.wall_seconds']} s" in lines
+    assert f"queued {metadata['usage.queued_seconds']} s" in lines
+    assert "staged in 2 files, 22 B" in lines  # 10 bytes from the file root, 12 inline
+    assert "staged out 2 files, 22 B" in lines
+    # bwrap measures the executor's processes.
+    assert f"cpu {metadata['usage.cpu_seconds']} s" in lines
+    peak = int(metadata["usage.executor.0.peak_memory_bytes"])
+    assert any(
+        line.startswith("executor 0 cpu ") and f"({peak} bytes)" in line for line in lines
+    ), lines
 
     after = server.metrics()
 

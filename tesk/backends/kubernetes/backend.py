@@ -3,6 +3,9 @@
 API worker processes call submit/cancel/check_backend_parameters only: a few API calls each, no
 threads. `start()` (once, in the serving process) runs the reconciler. The constructor does no
 I/O: the API client is made on first use.
+
+With `kubernetes.max_running_tasks` set, submit creates nothing: the task waits QUEUED in the
+store, and the serving process's dispatcher (dispatch.py) creates its Job when a slot is free.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from tesk.backends.base import BackendError
 from tesk.backends.kubernetes import admission, parameters
 from tesk.backends.kubernetes.client import Kube, describe, load_api_client
+from tesk.backends.kubernetes.dispatch import Dispatcher
 from tesk.backends.kubernetes.jobs import JobLauncher
 from tesk.backends.kubernetes.reconciler import Reconciler
 from tesk.config import CustomConfig
@@ -55,7 +59,12 @@ class KubernetesBackend:
             return self._jobs
 
     def submit(self, record: TaskRecord) -> None:
-        self.jobs.submit(record)
+        if self._k8s.max_running_tasks is None:
+            self.jobs.submit(record)
+        elif self._reconciler is not None:
+            # The serving process's own submit (tests, embedded use): dispatch now. API worker
+            # processes have no cheaper way to reach it than the store, which it polls.
+            self._reconciler.wake()
 
     def cancel(self, task_id: str, previous_state: State) -> None:
         try:
@@ -80,7 +89,17 @@ class KubernetesBackend:
 
     def _reconciler_for(self) -> Reconciler:
         if self._reconciler is None:
-            self._reconciler = Reconciler(self.kube, self._k8s, self._store, self.jobs)
+            dispatcher = None
+            if self._k8s.max_running_tasks is not None:
+                dispatcher = Dispatcher(
+                    self._store,
+                    self.jobs,
+                    limit=self._k8s.max_running_tasks,
+                    worker=f"kubernetes:{self._k8s.namespace}/{self._k8s.instance}",
+                )
+            self._reconciler = Reconciler(
+                self.kube, self._k8s, self._store, self.jobs, dispatcher=dispatcher
+            )
         return self._reconciler
 
     def start(self) -> None:

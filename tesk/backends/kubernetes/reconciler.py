@@ -15,7 +15,11 @@ It watches (by label) the taskmaster Jobs and the status ConfigMaps of this TESK
 
 `resync` compares every unfinished stored task with the Jobs that exist: the same rules, plus
 submitting again a QUEUED task whose Job was never created (the API died between store and
-submit).
+submit), and a task the dispatcher claimed whose Job was never created (the serving process died
+between claim and create).
+
+With `kubernetes.max_running_tasks` set, the loop also runs the dispatcher (dispatch.py): QUEUED
+tasks wait for a free slot, and a QUEUED task without a Job is simply waiting its turn.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tesk.backends.kubernetes import names, snapshot
 from tesk.backends.kubernetes.client import Kube, describe
+from tesk.backends.kubernetes.dispatch import Dispatcher, claimed_without_report
 from tesk.backends.kubernetes.informer import PAGE_SIZE, Informer
 from tesk.backends.kubernetes.jobs import JobLauncher
 from tesk.backends.kubernetes.status import (
@@ -42,7 +47,7 @@ from tesk.backends.kubernetes.status import (
     settle_state,
 )
 from tesk.config import KubernetesConfig
-from tesk.store.base import TaskStore
+from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.progress import Progress
 from tesk.tes.states import UNFINISHED, State, is_terminal
 
@@ -55,6 +60,9 @@ Obj = dict[str, Any]
 REFUSAL_CHECK_AFTER_S = 5.0
 REFUSAL_CHECK_EVERY_S = 10.0
 RESUBMIT_AFTER_S = 120.0  # a QUEUED task without a Job is submitted again after this long
+# How often the dispatcher looks for free slots when nothing woke it (a task queued by another
+# replica, a task that ended while no event arrived): one counting query.
+DISPATCH_POLL_S = 1.0
 
 
 class Reconciler:
@@ -65,10 +73,12 @@ class Reconciler:
         store: TaskStore,
         jobs: JobLauncher,
         *,
+        dispatcher: Dispatcher | None = None,
         resubmit_after_s: float = RESUBMIT_AFTER_S,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._kube = kube
+        self._dispatcher = dispatcher
         self._config = config
         self._store = store
         self._job_launcher = jobs
@@ -76,6 +86,7 @@ class Reconciler:
         self._clock = clock
         self._ns = config.namespace
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._jobs = Informer(
             kube,
             kube.batch.list_namespaced_job,
@@ -95,6 +106,9 @@ class Reconciler:
         self._loop: threading.Thread | None = None
         self._released: set[str] = set()  # Jobs deleted again in the background
         self._refusal_checked: dict[str, float] = {}  # task id -> when its events were read
+        # Claimed tasks seen without a Job -> since when (monotonic): another replica's claim
+        # creates its Job a moment after the claim, so only one missing this long was lost.
+        self._claims_without_job: dict[str, float] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -104,8 +118,13 @@ class Reconciler:
         self._loop = threading.Thread(target=self._run, name="tesk-reconciler", daemon=True)
         self._loop.start()
 
+    def wake(self) -> None:
+        """A hint: a task was queued or ended, the dispatcher may have a slot to fill now."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         self._jobs.stop()
         self._statuses.stop()
         if self._loop is not None:
@@ -116,18 +135,25 @@ class Reconciler:
         self._statuses.wait_synced(30)
         self._jobs.wait_synced(30)
         tick = min(5.0, max(0.5, self._config.pending_timeout_s / 4))
-        next_resync = 0.0
+        wait = tick if self._dispatcher is None else min(tick, DISPATCH_POLL_S)
+        next_resync = next_check = 0.0
         while not self._stopping.is_set():
             try:
-                if time.monotonic() >= next_resync:
-                    next_resync = time.monotonic() + self._config.resync_interval_s
+                now = time.monotonic()
+                if now >= next_resync:
+                    next_resync = now + self._config.resync_interval_s
                     self.resync()
-                jobs = self._jobs.objects()
-                self.check_pending(jobs)
-                self.check_stuck_deletions(jobs)
+                if now >= next_check:
+                    next_check = now + tick
+                    jobs = self._jobs.objects()
+                    self.check_pending(jobs)
+                    self.check_stuck_deletions(jobs)
+                if self._dispatcher is not None:
+                    self._dispatcher.dispatch()
             except Exception:
                 logger.exception("reconciler: a pass failed; trying again")
-            self._stopping.wait(tick)
+            self._wake.wait(wait)
+            self._wake.clear()
 
     # -- events -------------------------------------------------------------------------------
 
@@ -177,6 +203,8 @@ class Reconciler:
         updated = self._store.update(
             task_id, Progress(state, system_logs=system_logs), expected={record.state}
         )
+        if updated is not None:
+            self._slot_freed()
         if (
             updated is not None
             and outcome is not None
@@ -211,13 +239,7 @@ class Reconciler:
                 "(kubernetes.pending_timeout_s): its pod could not be scheduled or its image "
                 f"not pulled; see `kubectl describe pod -l job-name={names.TaskNames(task_id).job}`"
             )
-            if self._store.update(
-                task_id,
-                Progress(State.SYSTEM_ERROR, system_logs=(reason,)),
-                expected={State.QUEUED},
-            ):
-                logger.warning("task %s: %s", task_id, reason)
-                self.delete_job(task_id)
+            self._end_unstarted(task_id, reason)
 
     def _refused(self, task_id: str) -> bool:
         """End a task at once whose taskmaster pod the API server refused (Pod Security, a
@@ -241,13 +263,24 @@ class Reconciler:
         if not messages:
             return False
         reason = f"the taskmaster pod was refused by the API server: {messages[-1]}"
-        if self._store.update(
-            task_id, Progress(State.SYSTEM_ERROR, system_logs=(reason,)), expected={State.QUEUED}
-        ):
-            logger.warning("task %s: %s", task_id, reason)
-            self.delete_job(task_id)
+        self._end_unstarted(task_id, reason)
         self._refusal_checked.pop(task_id, None)
         return True
+
+    def _end_unstarted(self, task_id: str, reason: str) -> None:
+        """End a task whose taskmaster never reported (QUEUED, or claimed by the dispatcher) and
+        delete its Job. A task its taskmaster has reported on is left to the taskmaster."""
+        record = self._store.get(task_id)
+        if record is None or not (record.state == State.QUEUED or claimed_without_report(record)):
+            return
+        # The compare-and-set on QUEUED or INITIALIZING: a claimed task's first report, seconds
+        # after the pending timeout, may still come between the read and this write.
+        if self._store.update(
+            task_id, Progress(State.SYSTEM_ERROR, system_logs=(reason,)), expected={record.state}
+        ):
+            logger.warning("task %s: %s", task_id, reason)
+            self._slot_freed()
+            self.delete_job(task_id)
 
     def check_stuck_deletions(self, jobs: list[Obj]) -> None:
         """Let go of Jobs whose foreground deletion waits on pods that cannot end.
@@ -282,28 +315,45 @@ class Reconciler:
         records = self._store.find(UNFINISHED)
         jobs = {task_id: job for job in self._list_jobs() if (task_id := _task_id(job))}
         now = self._clock()
+        lost_claims: dict[str, float] = {}
         for record in records:
             job = jobs.get(record.id)
             if job is not None:
                 self.on_job("MODIFIED", job)
                 continue
             if record.state == State.QUEUED:
+                if self._dispatcher is not None:
+                    continue  # waiting in TESK's queue for a free slot
                 age = now.timestamp() - record.created_us / 1_000_000
                 if age >= self._resubmit_after:
                     logger.warning("task %s: QUEUED without a Job; submitting it again", record.id)
-                    try:
-                        self._job_launcher.submit(record)
-                    except Exception as exc:
-                        self._store.update(
-                            record.id,
-                            Progress(
-                                State.SYSTEM_ERROR,
-                                system_logs=(f"the task could not be submitted again: {exc}",),
-                            ),
-                            expected={State.QUEUED},
-                        )
+                    self._submit_again(record)
+                continue
+            if claimed_without_report(record):
+                since = self._claims_without_job.get(record.id, time.monotonic())
+                if time.monotonic() - since < self._resubmit_after:
+                    lost_claims[record.id] = since
+                    continue
+                logger.warning("task %s: claimed without a Job; submitting it again", record.id)
+                self._submit_again(record)
                 continue
             self.settle(record.id, None)
+        self._claims_without_job = lost_claims
+
+    def _submit_again(self, record: TaskRecord) -> None:
+        try:
+            self._job_launcher.submit(record)
+        except Exception as exc:
+            updated = self._store.update(
+                record.id,
+                Progress(
+                    State.SYSTEM_ERROR,
+                    system_logs=(f"the task could not be submitted again: {exc}",),
+                ),
+                expected={record.state},
+            )
+            if updated is not None:
+                self._slot_freed()
 
     def _list_jobs(self) -> list[Obj]:
         found: list[Obj] = []
@@ -347,7 +397,13 @@ class Reconciler:
         if progress.state == State.CANCELED:
             # A cancelled task is CANCELED once its Job is gone, not when its taskmaster stops.
             return
-        self._store.update(task_id, progress)
+        updated = self._store.update(task_id, progress)
+        if updated is not None and is_terminal(updated.state):
+            self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        if self._dispatcher is not None:
+            self._wake.set()
 
 
 def _task_id(obj: Obj) -> str | None:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tesk.auth import users as users_module
-from tesk.auth.identity import AuthenticationFailed
+from tesk.auth.identity import AuthenticationFailed, OwnQuotas
 from tesk.auth.users import User, UsersFile, UsersFileError, hash_password, parse_users, read_users
 from tesk.cli import main
 
@@ -29,7 +29,12 @@ def test_hashes_are_salted_argon2id() -> None:
         ("alice:plain-text-password\n", "not an Argon2 hash"),
         ("# c\n\nal ice:$argon2id$x\n", "line 3: user name 'al ice'"),
         ("alice:$argon2id$x:ad min\n", "group 'ad min'"),
-        ("a:$argon2id$x:g:extra\n", "line 1: expected"),
+        ("a:$argon2id$x:g:q=1:extra\n", "line 1: expected"),
+        ("a:$argon2id$x:g:extra\n", "line 1: quota 'extra': expected key=N with a key of"),
+        ("a:$argon2id$x::max_tasks=3\n", "quota 'max_tasks=3': expected key=N"),
+        ("a:$argon2id$x::max_active_tasks=0\n", "max_active_tasks='0': must be a whole"),
+        ("a:$argon2id$x::max_queued_tasks=ten\n", "max_queued_tasks='ten': must be a whole"),
+        ("a:$argon2id$x::max_active_tasks=1,max_active_tasks=2\n", "given twice"),
     ],
 )
 def test_malformed_lines_are_named(text: str, message: str) -> None:
@@ -47,6 +52,64 @@ def test_verify(tmp_path: Path) -> None:
     for name, password in [("alice", "PW"), ("bob", "pw"), ("alice", "pw\n")]:
         with pytest.raises(AuthenticationFailed, match="wrong user name or password"):
             users.verify(name, password)
+
+
+def test_a_line_may_carry_the_users_quotas_and_old_lines_read_as_before(tmp_path: Path) -> None:
+    hashed = hash_password("pw")
+    text = (
+        f"old:{hashed}\n"
+        f"grouped:{hashed}:lab\n"
+        f"capped:{hashed}:lab,ops:max_active_tasks=5,max_queued_tasks=2\n"
+        f"solo:{hashed}::max_queued_tasks=7\n"
+    )
+    found = parse_users(text, "users")
+    assert found["old"] == User("old", hashed)
+    assert found["grouped"] == User("grouped", hashed, frozenset({"lab"}))
+    assert found["capped"].quotas == OwnQuotas(max_active_tasks=5, max_queued_tasks=2)
+    assert found["solo"] == User("solo", hashed, quotas=OwnQuotas(max_queued_tasks=7))
+    # Written back, every line reads the same; lines without quotas keep their old form.
+    assert [user.line() for user in found.values()] == [
+        f"old:{hashed}",
+        f"grouped:{hashed}:lab",
+        f"capped:{hashed}:lab,ops:max_active_tasks=5,max_queued_tasks=2",
+        f"solo:{hashed}::max_queued_tasks=7",
+    ]
+    path = tmp_path / "users"
+    path.write_text(text)
+    identity = UsersFile(path, admin_group=None).verify("capped", "pw")
+    assert identity.quotas == OwnQuotas(max_active_tasks=5, max_queued_tasks=2)
+
+
+def test_cli_sets_and_clears_a_users_quotas(tmp_path: Path) -> None:
+    path = tmp_path / "users"
+    runner = CliRunner()
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        result = runner.invoke(main, ["user", *args, "--file", str(path)], input=stdin)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run(
+        "add", "alice", "--group", "lab", "--max-active-tasks", "5", "--password-stdin", stdin="a\n"
+    )
+    assert read_users(path)["alice"].quotas == OwnQuotas(max_active_tasks=5)
+    assert "max_queued_tasks=3" in run("quota", "alice", "--max-queued-tasks", "3")
+    assert read_users(path)["alice"].quotas == OwnQuotas(max_active_tasks=5, max_queued_tasks=3)
+    # A new password keeps the quotas; "none" gives a value back to the configuration.
+    run("add", "alice", "--group", "lab", "--password-stdin", stdin="b\n")
+    assert UsersFile(path, None).verify("alice", "b").quotas.max_queued_tasks == 3
+    run("quota", "alice", "--max-active-tasks", "none")
+    assert read_users(path)["alice"].quotas == OwnQuotas(max_queued_tasks=3)
+    assert run("list").splitlines() == ["alice\tlab\tmax_queued_tasks=3"]
+
+    for args, message in [
+        (["quota", "alice", "--max-active-tasks", "0"], "not a whole number of at least 1"),
+        (["quota", "alice"], "give --max-active-tasks and/or --max-queued-tasks"),
+        (["quota", "bob", "--max-active-tasks", "2"], "no user 'bob'"),
+    ]:
+        result = runner.invoke(main, ["user", *args, "--file", str(path)])
+        assert result.exit_code != 0
+        assert message in result.output
 
 
 def test_remembered_logins_end_when_the_file_changes(tmp_path: Path) -> None:

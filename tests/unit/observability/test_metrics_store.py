@@ -28,13 +28,15 @@ END = "2026-01-01T12:02:00.000000Z"
 @dataclass
 class RecordingRecorder:
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    owners: list[str | None] = field(default_factory=list)  # of the tasks started
     fail: bool = False
 
     def task_created(self) -> None:
         self._call("created", None)
 
-    def task_started(self, queue_wait_s: float) -> None:
+    def task_started(self, queue_wait_s: float, owner: str | None = None) -> None:
         self._call("started", queue_wait_s)
+        self.owners.append(owner)
 
     def task_ended(self, ended: TaskEnded) -> None:
         self._call("ended", ended)
@@ -197,6 +199,7 @@ def test_a_finished_tasks_usage_is_recorded_for_its_owner(
         "usage.bytes_staged_out": "12",
     }
     store.update("t1", Progress(State.COMPLETE, seq=2, log=used))
+    assert recorder.owners == ["alice"]
     ended = recorder.calls[-1][1]
     assert (ended.owner, ended.cpu_seconds, ended.bytes_staged_in, ended.bytes_staged_out) == (
         "alice",
@@ -227,3 +230,29 @@ def test_owner_usage_reaches_prometheus() -> None:
     grown = [after - old for after, old in zip(samples(), before, strict=True)]
     # Bytes out were not measured: nothing is added for them.
     assert grown == [1.5, 0.25, 2048, 0]
+
+
+def test_queue_and_run_time_reach_prometheus_per_owner() -> None:
+    recorder = process_recorder(MetricsConfig())
+    assert isinstance(recorder, prometheus.PrometheusRecorder)
+    series = [
+        ("tesk_owner_tasks_started_total", {"owner": "alice"}),
+        ("tesk_owner_queue_wait_seconds_total", {"owner": "alice"}),
+        ("tesk_owner_tasks_started_total", {"owner": "bob"}),
+        ("tesk_owner_queue_wait_seconds_total", {"owner": "bob"}),
+        ("tesk_owner_run_seconds_total", {"owner": "alice"}),
+        ("tesk_task_queue_wait_seconds_count", {}),
+        ("tesk_task_duration_seconds_count", {"state": "COMPLETE"}),
+    ]
+
+    def samples() -> list[float]:
+        return [recorder.registry.get_sample_value(n, labels) or 0.0 for n, labels in series]
+
+    before = samples()
+    recorder.task_started(30.0, "alice")
+    recorder.task_started(10.0, "alice")
+    recorder.task_started(2.5, "bob")
+    recorder.task_ended(TaskEnded(state="COMPLETE", owner="alice", run_s=90.0))
+    recorder.task_ended(TaskEnded(state="CANCELED", owner="alice"))  # never ran: no run time
+    grown = [after - old for after, old in zip(samples(), before, strict=True)]
+    assert grown == [2, 40.0, 1, 2.5, 90.0, 3, 1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -15,8 +16,10 @@ from tesk.tes.states import State
 from tests.fakes.memory_store import MemoryStore
 
 
-def make() -> tuple[TesService, KubernetesBackend, MemoryStore]:
-    config = CustomConfig(backend="kubernetes", kubernetes=KubernetesConfig(kubeconfig="/nowhere"))
+def make(**k8s: Any) -> tuple[TesService, KubernetesBackend, MemoryStore]:
+    config = CustomConfig(
+        backend="kubernetes", kubernetes=KubernetesConfig(kubeconfig="/nowhere", **k8s)
+    )
     store = MemoryStore()
     backend = KubernetesBackend(config, store)
     service = TesService(
@@ -70,3 +73,21 @@ def test_a_missing_kubeconfig_fails_submit_with_a_clear_reason() -> None:
     assert record.state == State.SYSTEM_ERROR
     assert record.log is not None
     assert "no usable kubeconfig at /nowhere" in " ".join(record.log.system_logs or [])
+
+
+def test_with_a_running_limit_submit_leaves_the_task_queued_without_a_cluster_call() -> None:
+    # The kubeconfig does not exist: a Job created at submit would end the task SYSTEM_ERROR.
+    service, _, store = make(max_running_tasks=3)
+    task_id = service.create({"executors": [{"image": "alpine", "command": ["true"]}]})
+    record = store.get(task_id)
+    assert record is not None
+    assert record.state == State.QUEUED
+    assert record.log is None
+
+
+def test_without_a_running_limit_submit_creates_the_job_at_once() -> None:
+    service, _, store = make()
+    task_id = service.create({"executors": [{"image": "alpine", "command": ["true"]}]})
+    record = store.get(task_id)
+    assert record is not None
+    assert record.state == State.SYSTEM_ERROR  # it tried, and the kubeconfig is not there

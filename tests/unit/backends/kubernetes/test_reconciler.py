@@ -6,6 +6,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+from tesk.backends.kubernetes.dispatch import Dispatcher
 from tesk.backends.kubernetes.reconciler import Reconciler
 from tesk.config import KubernetesConfig
 from tesk.store.base import TaskRecord
@@ -71,3 +72,84 @@ def test_a_task_whose_job_appears_during_the_comparison_is_left_running() -> Non
     assert record is not None
     assert record.state == State.INITIALIZING, record.log
     assert submitted == []
+
+
+class EmptyCluster(RacingCluster):
+    """Lists no Job and changes nothing: the Jobs of the stored tasks do not exist."""
+
+    def list_jobs(self, namespace: str, **_: Any) -> dict[str, Any]:
+        return {"items": [], "metadata": {}}
+
+
+class RecordingLauncher:
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    def submit(self, record: TaskRecord) -> None:
+        self.submitted.append(record.id)
+
+
+def _queued(store: MemoryStore, task_id: str, created_us: int = 1) -> None:
+    task = Task(id=task_id, executors=[Executor(image="alpine", command=["true"])])
+    store.create(TaskRecord(task_id, State.QUEUED, created_us, task, owner="alice"))
+
+
+def _fair_reconciler(
+    store: MemoryStore, launcher: RecordingLauncher, resubmit_after_s: float
+) -> Reconciler:
+    dispatcher = Dispatcher(store, launcher, limit=1, worker="kubernetes:ns/tesk")  # type: ignore[arg-type]
+    return Reconciler(
+        EmptyCluster(store, ""),  # type: ignore[arg-type]
+        KubernetesConfig(max_running_tasks=1),
+        store,
+        launcher,  # type: ignore[arg-type]
+        dispatcher=dispatcher,
+        resubmit_after_s=resubmit_after_s,
+    )
+
+
+def test_a_task_waiting_in_the_queue_is_not_submitted_by_the_comparison() -> None:
+    store = MemoryStore()
+    _queued(store, "waiting")  # created long ago: without a queue it would be submitted again
+    launcher = RecordingLauncher()
+    _fair_reconciler(store, launcher, resubmit_after_s=0).resync()
+    assert launcher.submitted == []
+    record = store.get("waiting")
+    assert record is not None
+    assert record.state == State.QUEUED
+
+
+def test_a_claim_whose_job_was_never_created_is_submitted_again_after_the_grace() -> None:
+    store = MemoryStore()
+    _queued(store, "claimed")
+    assert store.claim("kubernetes:ns/tesk", 1)  # the process that claimed it died here
+    launcher = RecordingLauncher()
+    patient = _fair_reconciler(store, launcher, resubmit_after_s=3600)
+    patient.resync()
+    patient.resync()
+    # Another replica creates the Job a moment after its claim: within the grace it is left.
+    assert launcher.submitted == []
+    record = store.get("claimed")
+    assert record is not None
+    assert record.state == State.INITIALIZING
+
+    _fair_reconciler(store, launcher, resubmit_after_s=0).resync()
+    assert launcher.submitted == ["claimed"]
+    record = store.get("claimed")
+    assert record is not None
+    assert record.state == State.INITIALIZING
+
+
+def test_a_claimed_task_its_taskmaster_reported_on_ends_when_its_job_is_gone() -> None:
+    store = MemoryStore()
+    _queued(store, "reported")
+    store.claim("kubernetes:ns/tesk", 1)
+    store.update("reported", Progress(State.RUNNING, seq=2))
+    launcher = RecordingLauncher()
+    _fair_reconciler(store, launcher, resubmit_after_s=0).resync()
+    assert launcher.submitted == []
+    record = store.get("reported")
+    assert record is not None
+    assert record.state == State.SYSTEM_ERROR
+    assert record.log is not None
+    assert record.log.system_logs == ["the taskmaster Job disappeared before the task finished"]
