@@ -6,9 +6,10 @@
 
 The bare Flask app of benchmarks/bare_app.py runs under gunicorn with exactly the options
 `tesk serve` gives its own gunicorn (tesk.server.gunicorn_command: worker count, worker class,
-the threads that answer requests; not those TESK keeps for stream followers), next to a fresh `tesk serve` (local backend, bwrap, 2 workers) for each store. Every
-round measures each call on every server back to back, so that load from elsewhere on this shared
-machine weighs on the baseline and on TESK alike. wrk (2 threads, 16 connections) drives:
+the threads that answer requests; not those TESK keeps for stream followers), next to a fresh
+`tesk serve` (local backend, bwrap, 2 workers) for each store. Every round measures each call on
+every server back to back, so that load from elsewhere on this shared machine weighs on the
+baseline and on TESK alike. wrk (2 threads, 16 connections) drives:
 
 - POST /tasks with a task of `sleep 600`: the first tasks fill every runner slot, the others stay
   QUEUED, so the figure is the API's (validation, store, metrics, logs), not the runtime's;
