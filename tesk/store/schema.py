@@ -76,6 +76,15 @@ task_tags = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
 )
 
+# When each owner was last given a runner slot, for fair claims (tesk/store/fair.py). Tasks without
+# an owner (authentication off) are the owner "".
+owner_turns = sa.Table(
+    "owner_turns",
+    metadata,
+    sa.Column("owner", Key, primary_key=True),
+    sa.Column("last_turn_us", sa.BigInteger, nullable=False),
+)
+
 # Every listing index ends in (created_us, id): a filtered listing reads its page newest first
 # straight from the index, without sorting, and finds the keyset position by a range.
 sa.Index("ix_tasks_created", tasks.c.created_us, tasks.c.id)

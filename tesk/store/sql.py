@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -9,6 +10,7 @@ from typing import Any, TypeAlias
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from tesk.config import CustomConfig
@@ -26,7 +28,7 @@ from tesk.store.batch import GroupCommit
 from tesk.store.dbapi import Compiled, Driver
 from tesk.store.fair import Queued, fair_order
 from tesk.store.listing import page
-from tesk.store.schema import create_schema, task_tags, tasks
+from tesk.store.schema import create_schema, owner_turns, task_tags, tasks
 from tesk.tes.errors import InvalidRequest
 from tesk.tes.models import FileType, Task, TaskLog
 from tesk.tes.progress import Progress, TaskProgressState, reduce
@@ -214,6 +216,7 @@ class SqlStore:
                 )
                 if isinstance(outcome, TaskRecord):
                     claimed.append(outcome)
+            _record_turns(conn, [record.owner for record in claimed])
         return claimed
 
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
@@ -431,6 +434,28 @@ def _log_json(log: TaskLog | None) -> str | None:
     return None if log is None else log.model_dump_json(exclude_unset=True, exclude_none=True)
 
 
+def _record_turns(conn: Connection, owners: Sequence[str | None]) -> None:
+    """Remember that `owners` were just served, in that order."""
+    if not owners:
+        return
+    now = time.time_ns() // 1000
+    last = {_turn_key(owner): now + position for position, owner in enumerate(owners)}
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(owner_turns).values(
+        [{"owner": owner, "last_turn_us": value} for owner, value in last.items()]
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[owner_turns.c.owner],
+            set_={"last_turn_us": statement.excluded.last_turn_us},
+        )
+    )
+
+
+def _turn_key(owner: str | None) -> str:
+    return "" if owner is None else owner
+
+
 def _fair_candidates(conn: Connection, limit: int) -> list[str]:
     """Up to `limit` QUEUED task ids in fair order (tesk/store/fair.py)."""
     counts = conn.execute(
@@ -453,4 +478,7 @@ def _fair_candidates(conn: Connection, limit: int) -> list[str]:
     rows = conn.execute(
         sa.select(ranked.c.id, ranked.c.owner, ranked.c.created_us).where(ranked.c.turn <= limit)
     ).all()
-    return fair_order((Queued(*row) for row in rows), running, limit)
+    waiting = {row[1] for row in rows}
+    turns = dict(conn.execute(sa.select(owner_turns.c.owner, owner_turns.c.last_turn_us)).all())
+    last_turn = {owner: turns[_turn_key(owner)] for owner in waiting if _turn_key(owner) in turns}
+    return fair_order((Queued(*row) for row in rows), running, limit, last_turn)

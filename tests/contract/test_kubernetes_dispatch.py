@@ -78,14 +78,14 @@ def test_free_slots_are_shared_between_the_owners_waiting(store: TaskStore) -> N
     assert fair.dispatch() == ["a1", "b1"]
 
 
-def test_with_one_slot_owners_running_nothing_take_turns_oldest_first(store: TaskStore) -> None:
-    # The claim is fair by how many tasks each owner runs: with a single slot, nobody runs when
-    # it frees, so the oldest task goes next (docs/kubernetes.md says so).
+def test_with_one_slot_the_owners_waiting_take_turns(store: TaskStore) -> None:
+    # With a single slot nobody runs anything when it frees: the owner served least recently
+    # goes next, so bob's one task does not wait for alice's backlog.
     launcher = Launcher()
     fair = dispatcher(store, launcher, limit=1)
-    queue(store, "alice", "a1", "a2", since=1_000)
+    queue(store, "alice", "a1", "a2", "a3", since=1_000)
     queue(store, "bob", "b1", since=2_000)
-    for expected in ("a1", "a2", "b1"):
+    for expected in ("a1", "b1", "a2", "a3"):
         assert fair.dispatch() == [expected]
         finish(store, expected)
 

@@ -568,6 +568,20 @@ def test_claims_are_fair_across_owners_so_a_burst_does_not_starve_a_single_task(
     assert ids(store.claim("runner-1", 2)) == ["alice-03", "alice-04"]
 
 
+def test_with_one_slot_owners_take_turns_least_recently_served_first(store: TaskStore) -> None:
+    for i in range(4):
+        store.create(make_record(f"alice-{i}", 100 + i, owner="alice"))
+    store.create(make_record("bob-0", 10_000, owner="bob"))
+    store.create(make_record("bob-1", 10_001, owner="bob"))
+    order = []
+    for _ in range(6):
+        # One slot: whatever was claimed ends before the next claim, so nobody runs anything.
+        (claimed,) = store.claim("runner-1", 1)
+        order.append(claimed.id)
+        store.update(claimed.id, Progress(State.COMPLETE))
+    assert order == ["alice-0", "bob-0", "alice-1", "bob-1", "alice-2", "alice-3"]
+
+
 def test_without_owners_claims_are_oldest_first(store: TaskStore) -> None:
     for task_id, created in [("c", 3), ("a", 1), ("b", 2)]:
         store.create(make_record(task_id, created))

@@ -26,6 +26,9 @@ class MemoryStore:
     def __init__(self) -> None:
         self._tasks: dict[str, TaskRecord] = {}
         self._lock = threading.Lock()
+        # When each owner was last served by a claim (tesk/store/fair.py).
+        self._turns: dict[str | None, int] = {}
+        self._served = 0
 
     def create(self, record: TaskRecord) -> None:
         with self._lock:
@@ -96,12 +99,14 @@ class MemoryStore:
         claimed: list[TaskRecord] = []
         running = Counter(record.owner for record in self.find(STARTED))
         queued = [Queued(r.id, r.owner, r.created_us) for r in self.find({State.QUEUED})]
-        for task_id in fair_order(queued, running, max(0, limit)):
+        for task_id in fair_order(queued, running, max(0, limit), dict(self._turns)):
             updated = self.update(
                 task_id, Progress(State.INITIALIZING), expected={State.QUEUED}, worker=worker
             )
             if updated is not None:
                 claimed.append(updated)
+                self._served += 1
+                self._turns[updated.owner] = self._served
         return claimed
 
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
