@@ -4,7 +4,9 @@
         [--stores sqlite,postgres,sqlite:FULL,sqlite:NORMAL] [--sqlite-synchronous FULL|NORMAL]
         [--worker-class gthread|sync]
 
-The bare Flask app of benchmarks/bare_app.py runs under gunicorn with exactly the options
+Two baselines: the bare Flask app of benchmarks/bare_app.py, and benchmarks/foca_stub.py, FOCA
+and Connexion serving the TES spec as TESK configures them with controllers that answer
+constants (the framework's ceiling). Both run under gunicorn with exactly the options
 `tesk serve` gives its own gunicorn (tesk.server.gunicorn_command: worker count, worker class,
 the threads that answer requests; not those TESK keeps for stream followers), next to a fresh
 `tesk serve` (local backend, bwrap, 2 workers) for each store. Every round measures each call on
@@ -58,6 +60,8 @@ wrk.headers["Content-Type"] = "application/json"
 """
 BASE = "/ga4gh/tes/v1"
 CALLS = ("POST /tasks", "GET MINIMAL", "GET default")
+BARE_APP = "benchmarks.bare_app:app"
+STUB_APP = "benchmarks.foca_stub:app"
 POST_SCRIPT = Path(tempfile.gettempdir()) / f"tesk-bench-post-{os.getpid()}.lua"
 
 
@@ -97,14 +101,14 @@ def targets(root: str) -> dict[str, tuple[str, Path | None]]:
 
 
 @contextmanager
-def bare_app(workers: int, env: dict[str, str]) -> Iterator[str]:
-    """The bare Flask app under gunicorn with the options `tesk serve` uses."""
+def baseline_app(app: str, workers: int, env: dict[str, str]) -> Iterator[str]:
+    """A baseline WSGI app (`module:app`) under gunicorn with the options `tesk serve` uses."""
     port = free_port()
     settings = load_settings(Overrides(port=port), env={})
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        command = gunicorn_command(settings, workers, "benchmarks.bare_app:app", followers=False)
+        command = gunicorn_command(settings, workers, app, followers=False)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -119,7 +123,7 @@ def bare_app(workers: int, env: dict[str, str]) -> Iterator[str]:
             while True:
                 if process.poll() is not None:
                     log.seek(0)
-                    raise RuntimeError(f"bare app did not start: {log.read().decode()[-2000:]}")
+                    raise RuntimeError(f"{app} did not start: {log.read().decode()[-2000:]}")
                 try:
                     requests.get(f"{root}/tasks/x", timeout=2)
                     break
@@ -155,11 +159,14 @@ def main() -> None:
     custom: dict[str, Any] = {}
     if args.sqlite_synchronous:
         custom["store"] = {"sqlite_synchronous": args.sqlite_synchronous}
-    bare = Figures()
+    baselines = {"bare": Figures(), "stub": Figures()}
     tesk = {store: Figures() for store in stores}
     POST_SCRIPT.write_text(POST_LUA)
     with ExitStack() as stack:
-        servers = {"bare": targets(stack.enter_context(bare_app(args.workers, env)))}
+        servers = {
+            "bare": targets(stack.enter_context(baseline_app(BARE_APP, args.workers, env))),
+            "stub": targets(stack.enter_context(baseline_app(STUB_APP, args.workers, env))),
+        }
         for store in stores:
             # `sqlite:FULL`, `sqlite:NORMAL`: SQLite with that store.sqlite_synchronous.
             kind, _, synchronous = store.partition(":")
@@ -175,41 +182,46 @@ def main() -> None:
                 for name, calls in servers.items():
                     url, script = calls[call]
                     rate, bad = wrk(url, args.seconds, script)
-                    figures = bare if name == "bare" else tesk[name]
+                    figures = baselines[name] if name in baselines else tesk[name]
                     figures.rates[call].append(rate)
                     figures.non_2xx += bad
             print(f"round {number + 1} done", flush=True)
     POST_SCRIPT.unlink()
-    lines = report(args, bare, tesk)
+    lines = report(args, baselines["bare"], baselines["stub"], tesk)
     print("\n".join(lines))
     write_report("api-throughput", "API throughput", __doc__ or "", lines)
 
 
-def report(args: argparse.Namespace, bare: Figures, tesk: dict[str, Figures]) -> list[str]:
+def report(
+    args: argparse.Namespace, bare: Figures, stub: Figures, tesk: dict[str, Figures]
+) -> list[str]:
     sync = f", SQLite synchronous={args.sqlite_synchronous}" if args.sqlite_synchronous else ""
     worker = args.worker_class or DEFAULT_WORKER_CLASS
     sync += f", gunicorn {worker} workers" + (
         f" x {DEFAULT_REQUEST_THREADS} threads" if worker == "gthread" else ""
     )
-    errors = bare.non_2xx + sum(f.non_2xx for f in tesk.values())
+    errors = bare.non_2xx + stub.non_2xx + sum(f.non_2xx for f in tesk.values())
     lines = [
         f"{args.workers} gunicorn workers (options of `tesk serve`), wrk 2 threads x 16 "
         f"connections, {args.rounds} rounds of {args.seconds} s per call and server{sync}; "
         f"non-2xx: {errors}; "
         f"load average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         "",
-        "| store | call | bare Flask req/s (median) | TESK req/s (median) "
-        "| ratio per round | ratio (median) |",
-        "|---|---|---:|---:|---|---:|",
+        "| store | call | bare Flask req/s | FOCA stub req/s | TESK req/s "
+        "| TESK / bare per round | TESK / bare | stub / bare | TESK / stub |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for store, figures in tesk.items():
         for call in CALLS:
-            ours, base = figures.rates[call], bare.rates[call]
+            ours, base, frame = figures.rates[call], bare.rates[call], stub.rates[call]
             ratios = [t / b for t, b in zip(ours, base, strict=True)]
+            ceiling = [f / b for f, b in zip(frame, base, strict=True)]
+            share = [t / f for t, f in zip(ours, frame, strict=True)]
             lines.append(
                 f"| {store} | {call} | {statistics.median(base):.0f} | "
-                f"{statistics.median(ours):.0f} | {' '.join(f'{r:.2f}' for r in ratios)} | "
-                f"{statistics.median(ratios):.2f} |"
+                f"{statistics.median(frame):.0f} | {statistics.median(ours):.0f} | "
+                f"{' '.join(f'{r:.2f}' for r in ratios)} | {statistics.median(ratios):.2f} | "
+                f"{statistics.median(ceiling):.2f} | {statistics.median(share):.2f} |"
             )
     return lines
 

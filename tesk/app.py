@@ -84,7 +84,7 @@ def create_app(
         quotas=Quotas(custom.quotas, store),
     )
     foca = Foca(config_file=list(settings.config_files))
-    foca.conf = with_auth(_with_offline_spec(settings.foca), custom.auth, serves_tes)
+    foca.conf = with_auth(with_offline_spec(settings.foca), custom.auth, serves_tes)
     cnx_app = foca.create_app()
     flask_app: Flask = cnx_app.app
     # FOCA's request hook answers 413 for larger bodies, declared or chunked.
@@ -195,7 +195,7 @@ def _as_settings(config: Settings | CustomConfig | None) -> Settings:
     return dataclasses.replace(settings, foca=foca, custom=config)
 
 
-def _with_offline_spec(conf: Config) -> Config:
+def with_offline_spec(conf: Config) -> Config:
     """A copy of `conf` whose TES specs also get the bundled service-info schemas as a patch, and
     TESK's parameter validator."""
     conf = conf.model_copy(deep=True)
