@@ -1,11 +1,17 @@
 """Separate stdout and stderr of an executor, which Kubernetes' pod log merges.
 
 The executor's command runs under a short POSIX shell script (the image's `/bin/sh`): stdout and
-stderr go to files (the paths the task asked for, else files on the task volume), and once the
-command has ended the script prints the tail of each, split by a line with a marker only this pod
-knows, then exits with the command's exit code. The taskmaster reads the pod log once the
+stderr go to files (the paths the task asked for, else files on the task volume). Stdout is also
+copied to the container's stdout as it is written (`tee`), so the pod log shows it live (the API
+serves it, output.py); an image without `tee` gets the file only, and its tail at the end. Once
+the command has ended the script prints a line with a marker only this pod knows and the tail of
+stderr, then exits with the command's exit code. The taskmaster reads the pod log once the
 container has terminated and splits it at the marker. The user's command is passed as separate
 arguments ("$@"), never parsed by the shell.
+
+With `tee`, the command's stdout is a pipe rather than a file, and the executor ends when
+everything holding that pipe has closed it (a background process the command leaves running with
+stdout open keeps the executor running).
 """
 
 from __future__ import annotations
@@ -17,12 +23,18 @@ from dataclasses import dataclass
 SCRIPT = """\
 in=$1 out=$2 err=$3 n=$4 mark=$5
 shift 5
-"$@" <"$in" >"$out" 2>"$err"
-rc=$?
-tail -c "$n" "$out" 2>/dev/null
+if command -v tee >/dev/null 2>&1; then
+  exec 4>&1
+  rc=$( { { "$@" <"$in" 2>"$err" 3>&- 4>&-; echo $? >&3; } | tee "$out" >&4; } 3>&1 )
+  exec 4>&-
+else
+  "$@" <"$in" >"$out" 2>"$err"
+  rc=$?
+  tail -c "$n" "$out" 2>/dev/null
+fi
 printf '\\n%s\\n' "$mark"
 tail -c "$n" "$err" 2>/dev/null
-exit $rc
+exit "${rc:-1}"
 """
 """$1..$5: stdin path, stdout path, stderr path, tail bytes, marker; then the command."""
 
