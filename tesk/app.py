@@ -82,6 +82,7 @@ def create_app(
         storage=storage or (lambda: advertised_storage(custom.filer)),
         expose_owner=custom.auth.identity_in_metadata,
         quotas=Quotas(custom.quotas, store),
+        streams=custom.streams,
     )
     foca = Foca(config_file=list(settings.config_files))
     foca.conf = with_auth(with_offline_spec(settings.foca), custom.auth, serves_tes)

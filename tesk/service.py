@@ -17,8 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tesk.auth.identity import Identity
-from tesk.backends.base import ComputeBackend
-from tesk.config import LimitsConfig, ServiceInfoConfig
+from tesk.backends.base import ComputeBackend, OutputStream
+from tesk.config import LimitsConfig, ServiceInfoConfig, StreamsConfig
+from tesk.logs.ended import TaskSnapshots
+from tesk.logs.outputs import ExecutorOutputs, OutputResponse, parse_executor_index
+from tesk.logs.ranges import parse_range
 from tesk.quotas import Quotas
 from tesk.store.base import (
     Cursor,
@@ -74,6 +77,7 @@ class TesService:
         storage: Callable[[], Sequence[str]],
         expose_owner: bool = False,
         quotas: Quotas | None = None,
+        streams: StreamsConfig | None = None,
     ) -> None:
         self._store = store
         self._quotas = quotas
@@ -94,6 +98,8 @@ class TesService:
         self._check_url = check_url
         self._storage = storage
         self._expose_owner = expose_owner
+        poll = (streams or StreamsConfig()).poll_interval_s
+        self._outputs = ExecutorOutputs(backend, TaskSnapshots(store, poll), poll_interval_s=poll)
 
     # -- CreateTask ---------------------------------------------------------------------------
 
@@ -245,6 +251,28 @@ class TesService:
         if page.next_cursor is not None:
             response["next_page_token"] = encode_page_token(page.next_cursor)
         return response
+
+    # -- executors' output (a TESK extension) --------------------------------------------------
+
+    def executor_output(
+        self,
+        task_id: str,
+        index: str,
+        stream: OutputStream,
+        caller: Identity | None = None,
+        *,
+        byte_range: str | None = None,
+        follow: bool = False,
+    ) -> OutputResponse:
+        """What executor `index` wrote to `stream`: all of it, the part `byte_range` (a Range
+        header) names, or (`follow`) all of it and then what comes until the executor ends."""
+        position = parse_executor_index(index)
+        wanted = parse_range(byte_range)
+        with _store_available():
+            found = self._store.read(task_id)
+        if found is None or not _may_see(caller, found.owner):
+            raise TaskNotFound(task_id)
+        return self._outputs.respond(found, position, stream, wanted=wanted, follow=follow)
 
     # -- CancelTask ---------------------------------------------------------------------------
 

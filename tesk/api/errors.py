@@ -24,6 +24,7 @@ from tesk.tes.errors import (
     InvalidRequest,
     PayloadTooLarge,
     QuotaExceeded,
+    RangeNotSatisfiable,
     ServiceUnavailable,
     TaskNotFound,
     TeskError,
@@ -38,6 +39,7 @@ PROBLEMS: dict[type[BaseException], dict[str, Any]] = {
     Forbidden: {"status": 403, "title": "Forbidden"},
     TaskNotFound: {"status": 404, "title": "Not Found"},
     PayloadTooLarge: {"status": 413, "title": "Content Too Large"},
+    RangeNotSatisfiable: {"status": 416, "title": "Range Not Satisfiable"},
     QuotaExceeded: {"status": 429, "title": "Too Many Requests"},
     ServiceUnavailable: {"status": 503, "title": "Service Unavailable"},
     TeskError: {"status": 500, "title": "Internal Server Error"},
@@ -64,6 +66,8 @@ def _domain_error(exc: TeskError) -> Response:
     response = _response(problem, status, str(exc))
     if isinstance(exc, QuotaExceeded):
         response.headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, RangeNotSatisfiable):
+        response.headers["Content-Range"] = f"bytes */{exc.size}"
     return response
 
 

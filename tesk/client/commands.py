@@ -1,4 +1,4 @@
-"""The client commands of `tesk`: submit, run, list, get, cancel, wait, service-info.
+"""The client commands of `tesk`: submit, run, list, get, cancel, wait, logs, service-info.
 
 They talk to any TES v1.1 server over HTTP. Exit codes: 0 success, 1 an error (the server's
 reason on one line), 2 a usage error; `wait` (and `--wait`) adds 3..7 for how tasks ended
@@ -343,6 +343,35 @@ def wait(
     sys.exit(_wait(client, task_ids, interval, timeout, sys.stdout))
 
 
+@click.command()
+@click.argument("task_id", metavar="ID")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing what comes until it ends.")
+@click.option("--stderr", "use_stderr", is_flag=True, help="The executor's stderr, not stdout.")
+@click.option(
+    "--executor",
+    "index",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Which executor of the task (0: the first).",
+)
+@connection_options
+def logs(client: TesClient, task_id: str, follow: bool, use_stderr: bool, index: int) -> None:
+    """Print what an executor of a task wrote to stdout (or stderr), bytes as written.
+
+    With --follow, also what it writes from now on, until it has ended (TESK servers only:
+    GET /tasks/{id}/executors/{N}/stdout). Once the task's live output is gone, the server sends
+    the end of it that it kept.
+    """
+    out = sys.stdout.buffer
+    for chunk in client.executor_output(
+        task_id, index, "stderr" if use_stderr else "stdout", follow=follow
+    ):
+        out.write(chunk)
+        out.flush()
+
+
 @click.command("service-info")
 @connection_options
 def service_info(client: TesClient) -> None:
@@ -350,7 +379,16 @@ def service_info(client: TesClient) -> None:
     print_json(client.service_info(), sys.stdout)
 
 
-COMMANDS: tuple[click.Command, ...] = (submit, run, list_command, get, cancel, wait, service_info)
+COMMANDS: tuple[click.Command, ...] = (
+    submit,
+    run,
+    list_command,
+    get,
+    cancel,
+    wait,
+    logs,
+    service_info,
+)
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class TesClient:
     ) -> None:
         self.base = base_url(url)
         self._timeout = timeout_s
+        self.timeout_s = timeout_s
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"tesk-client/{__version__}"
         self._session.headers["Accept"] = "application/json"
@@ -169,6 +170,32 @@ class TesClient:
     def cancel_task(self, task_id: str) -> None:
         self._json("POST", f"/tasks/{_segment(task_id)}:cancel")
 
+    # -- TESK extensions --------------------------------------------------------------------
+
+    def executor_output(
+        self, task_id: str, index: int = 0, stream: str = "stdout", *, follow: bool = False
+    ) -> Iterator[bytes]:
+        """The bytes executor `index` wrote to `stream` (TESK's GET
+        /tasks/{id}/executors/{index}/stdout|stderr), as they arrive; with `follow`, until the
+        executor has ended."""
+        url = f"{self.base}/tasks/{_segment(task_id)}/executors/{index}/{stream}"
+        params = {"follow": "true"} if follow else None
+        # A follower may wait long between two lines: no read timeout then.
+        timeout = (self._timeout, None) if follow else self._timeout
+        try:
+            response = self._session.get(
+                url, params=params, timeout=timeout, stream=True, headers={"Accept": "text/plain"}
+            )
+        except requests.exceptions.RequestException as exc:
+            raise _request_failed("GET", url, exc, self) from None
+        with response:
+            if response.status_code >= 400:
+                raise ServerError(response.status_code, _phrase(response), _detail(response))
+            try:
+                yield from response.iter_content(chunk_size=None)
+            except requests.exceptions.RequestException as exc:
+                raise ClientError(f"GET {redact(url)}: the stream broke: {_cause(exc)}") from None
+
     # -- HTTP -------------------------------------------------------------------------------
 
     def _json(
@@ -184,16 +211,8 @@ class TesClient:
             response = self._session.request(
                 method, url, params=params, json=body, timeout=self._timeout
             )
-        except requests.exceptions.RetryError as exc:
-            raise ClientError(f"{method} {redact(url)}: the server kept failing ({exc})") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise ClientError(f"cannot reach {redact(self.base)}: {_cause(exc)}") from None
-        except requests.exceptions.Timeout:
-            raise ClientError(
-                f"{method} {redact(url)}: no answer within {self._timeout:g} s"
-            ) from None
         except requests.exceptions.RequestException as exc:
-            raise ClientError(f"{method} {redact(url)}: {_cause(exc)}") from None
+            raise _request_failed(method, url, exc, self) from None
         if response.status_code >= 400:
             raise ServerError(response.status_code, _phrase(response), _detail(response))
         try:
@@ -206,6 +225,19 @@ class TesClient:
         if not isinstance(document, dict):
             raise ClientError(f"{method} {redact(url)}: the answer is not a JSON object")
         return document
+
+
+def _request_failed(
+    method: str, url: str, exc: requests.exceptions.RequestException, client: TesClient
+) -> ClientError:
+    """The one-line error of a request that got no answer."""
+    if isinstance(exc, requests.exceptions.RetryError):
+        return ClientError(f"{method} {redact(url)}: the server kept failing ({exc})")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return ClientError(f"cannot reach {redact(client.base)}: {_cause(exc)}")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return ClientError(f"{method} {redact(url)}: no answer within {client.timeout_s:g} s")
+    return ClientError(f"{method} {redact(url)}: {_cause(exc)}")
 
 
 def tag_params(tags: Sequence[tuple[str, str | None]]) -> list[tuple[str, str]]:

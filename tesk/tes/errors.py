@@ -25,6 +25,14 @@ class TaskNotFound(TeskError):
         self.task_id = task_id
 
 
+class ExecutorNotFound(TaskNotFound):
+    """The task has no executor of that index (HTTP 404, as for an unknown task)."""
+
+    def __init__(self, task_id: str, message: str) -> None:
+        super().__init__(task_id)
+        self.args = (message,)
+
+
 class PayloadTooLarge(TeskError):
     """The request body is over the configured limit (HTTP 413)."""
 
@@ -39,3 +47,11 @@ class QuotaExceeded(TeskError):
 
 class ServiceUnavailable(TeskError):
     """A dependency (the store, the cluster) cannot be reached right now (HTTP 503)."""
+
+
+class RangeNotSatisfiable(TeskError):
+    """A byte range lies outside what there is (HTTP 416); `size` is how many bytes there are."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size

@@ -89,6 +89,9 @@ def test_each_role_holds_only_its_own_job(render: Callable[..., list[Manifest]])
         assert ("batch", "jobs", verb) in api
     assert ("", "configmaps", "create") in api
     assert ("", "configmaps", "watch") in api
+    # ...and reads executor pods' logs for the live output...
+    assert ("", "pods/log", "get") in api
+    assert {g for g in api if g[1] == "pods/log"} == {("", "pods/log", "get")}
     # ...but never runs pods or claims storage itself.
     assert not {g for g in api if g[1] in {"pods", "persistentvolumeclaims"}}
 

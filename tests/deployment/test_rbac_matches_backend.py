@@ -176,6 +176,10 @@ def test_the_roles_grant_exactly_what_tasks_use(
             assert record.state == State.RUNNING, record.log.system_logs if record.log else None
             executor = names.TaskNames(task_id).executor_pod(0)
             cluster.wait_for(partial(cluster.get, "pods", executor), timeout=120)
+        # The live output of a running executor: the API reads its pod's log.
+        answer = env.service.executor_output(running, "0", "stdout")
+        b"".join(answer.body)
+        answer.body.close()
         env.service.cancel(running)
         (taskmaster,) = cluster.objects(
             "pods", labelSelector=f"{TASKMASTERS},{names.LABEL_TASK}={lost}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from tesk.backends.base import BackendError
+from tesk.backends.base import BackendError, ExecutorOutput, OutputStream
 from tesk.store.base import TaskRecord
-from tesk.tes.models import Task
+from tesk.tes.models import Executor, Task
 from tesk.tes.states import State
 
 
@@ -32,6 +32,9 @@ class FakeBackend:
         self.started = 0
         self.stopped = 0
         self._lock = threading.Lock()
+        # (task id, index, stream) -> what the executor wrote; absent: not started (or gone)
+        self.outputs: dict[tuple[str, int, str], FakeOutput] = {}
+        self.live_outputs = True  # False: a backend without live output (executor_output None)
 
     def submit(self, record: TaskRecord) -> None:
         with self._lock:
@@ -57,8 +60,47 @@ class FakeBackend:
         if self.refuse_task is not None:
             raise ValueError(self.refuse_task)
 
+    def executor_output(
+        self, task_id: str, index: int, executor: Executor, stream: OutputStream
+    ) -> ExecutorOutput | None:
+        if not self.live_outputs:
+            return None
+        return self.outputs.setdefault((task_id, index, stream), FakeOutput())
+
     def start(self) -> None:
         self.started += 1
 
     def stop(self) -> None:
         self.stopped += 1
+
+
+class FakeOutput:
+    """An ExecutorOutput in memory: `write` appends, `gone` makes it unavailable."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.started = False
+        self.gone = False
+        self.ended = False
+        self.closed = 0
+
+    def write(self, data: bytes) -> None:
+        self.started = True
+        self.data += data
+
+    def available(self) -> bool:
+        return self.started and not self.gone
+
+    def size(self) -> int:
+        return len(self.data) if self.available() else 0
+
+    def read(self, offset: int, limit: int) -> bytes:
+        if not self.available():
+            return b""
+        return bytes(self.data[offset : offset + limit])
+
+    def complete(self) -> bool:
+        return self.ended
+
+    def close(self) -> None:
+        self.closed += 1

@@ -16,15 +16,16 @@ from collections.abc import Mapping, Sequence
 
 from kubernetes.client.exceptions import ApiException
 
-from tesk.backends.base import BackendError
+from tesk.backends.base import BackendError, ExecutorOutput, OutputStream
 from tesk.backends.kubernetes import admission, parameters
 from tesk.backends.kubernetes.client import Kube, describe, load_api_client
 from tesk.backends.kubernetes.dispatch import Dispatcher
 from tesk.backends.kubernetes.jobs import JobLauncher
+from tesk.backends.kubernetes.output import PodLogOutput
 from tesk.backends.kubernetes.reconciler import Reconciler
 from tesk.config import CustomConfig
 from tesk.store.base import TaskRecord, TaskStore
-from tesk.tes.models import Task
+from tesk.tes.models import Executor, Task
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
 
@@ -84,6 +85,14 @@ class KubernetesBackend:
 
     def check_task(self, task: Task) -> None:
         admission.check_task(task)
+
+    def executor_output(
+        self, task_id: str, index: int, executor: Executor, stream: OutputStream
+    ) -> ExecutorOutput | None:
+        # The pod log carries stdout only (output.py): stderr is served from the kept tail.
+        if stream != "stdout":
+            return None
+        return PodLogOutput(self.kube, self._k8s.namespace, task_id, index)
 
     # -- the serving process ------------------------------------------------------------------
 

@@ -1,11 +1,18 @@
 """Separate stdout and stderr of an executor, which Kubernetes' pod log merges.
 
 The executor's command runs under a short POSIX shell script (the image's `/bin/sh`): stdout and
-stderr go to files (the paths the task asked for, else files on the task volume), and once the
-command has ended the script prints the tail of each, split by a line with a marker only this pod
-knows, then what the container's cgroup says the command used, and exits with the command's exit
-code. The taskmaster reads the pod log once the container has terminated and splits it at the
-marker. The user's command is passed as separate arguments ("$@"), never parsed by the shell.
+stderr go to files (the paths the task asked for, else files on the task volume). Stdout is also
+copied to the container's stdout as it is written (`tee`), so the pod log shows it live (the API
+serves it, output.py); an image without `tee` gets the file only, and its tail at the end. Once
+the command has ended the script prints a line with a marker only this pod knows and the tail of
+stderr, then what the container's cgroup says the command used, and exits with the command's
+exit code. The taskmaster reads the pod log once the container has terminated and splits it at
+the marker. The user's command is passed as separate arguments ("$@"), never parsed by the
+shell.
+
+With `tee`, the command's stdout is a pipe rather than a file, and the executor ends when
+everything holding that pipe has closed it (a background process the command leaves running with
+stdout open keeps the executor running).
 
 Usage comes from the container's own cgroup as the kernel counts it (only shell builtins read
 it, so every image can): CPU time of everything the container ran, and its memory high-water
@@ -25,8 +32,15 @@ from tesk.engine.usage import ExecutorUsage
 SCRIPT = """\
 in=$1 out=$2 err=$3 n=$4 mark=$5 cg=$6
 shift 6
-"$@" <"$in" >"$out" 2>"$err"
-rc=$?
+if command -v tee >/dev/null 2>&1; then
+  exec 4>&1
+  rc=$( { { "$@" <"$in" 2>"$err" 3>&- 4>&-; echo $? >&3; } | tee "$out" >&4; } 3>&1 )
+  exec 4>&-
+else
+  "$@" <"$in" >"$out" 2>"$err"
+  rc=$?
+  tail -c "$n" "$out" 2>/dev/null
+fi
 cpu= mem=
 if [ -r "$cg/cpu.stat" ]; then
   while read -r key value; do [ "$key" = usage_usec ] && cpu=$value; done <"$cg/cpu.stat"
@@ -35,11 +49,10 @@ elif [ -r "$cg/cpuacct/cpuacct.usage" ]; then
   read -r ns <"$cg/cpuacct/cpuacct.usage" && cpu=$((ns / 1000))
   read -r mem 2>/dev/null <"$cg/memory/memory.max_usage_in_bytes"
 fi
-tail -c "$n" "$out" 2>/dev/null
 printf '\\n%s\\n' "$mark"
 tail -c "$n" "$err" 2>/dev/null
 printf '\\n%s-usage\\n%s %s\\n' "$mark" "${cpu:--}" "${mem:--}"
-exit $rc
+exit "${rc:-1}"
 """
 """$1..$6: stdin path, stdout path, stderr path, tail bytes, marker, cgroup directory; then the
 command."""

@@ -11,34 +11,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from tesk.backends.base import BackendError
+from tesk.backends.base import BackendError, ExecutorOutput, OutputStream
+from tesk.backends.local.layout import DataDir
+from tesk.backends.local.output import FileOutput, output_path
 from tesk.backends.local.serving import LocalRunner, data_dir_of, wakeup_address
 from tesk.backends.local.wakeup import SocketWakeups, Wakeups
 from tesk.config import CustomConfig
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.limits import MAX_RUNTIME, max_runtime
-from tesk.tes.models import Task
+from tesk.tes.models import Executor, Task
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
 
 
 class LocalBackend:
     def __init__(
-        self, store: TaskStore, wakeups: Wakeups, *, runner: LocalRunner | None = None
+        self,
+        store: TaskStore,
+        wakeups: Wakeups,
+        data_dir: DataDir,
+        *,
+        runner: LocalRunner | None = None,
     ) -> None:
         self._store = store
         self._wakeups = wakeups
+        self._data = data_dir
         self._runner = runner
 
     @classmethod
     def for_api(cls, config: CustomConfig, store: TaskStore) -> LocalBackend:
         """The backend of an API process: it reaches the runner of the data dir by datagram."""
-        return cls(store, SocketWakeups(wakeup_address(data_dir_of(config))))
+        data_dir = data_dir_of(config)
+        return cls(store, SocketWakeups(wakeup_address(data_dir)), data_dir)
 
     @classmethod
     def serving(cls, runner: LocalRunner, store: TaskStore) -> LocalBackend:
         """The backend of the serving process, which runs `runner` and hints it directly."""
-        return cls(store, runner, runner=runner)
+        return cls(store, runner, runner.data_dir, runner=runner)
 
     def submit(self, record: TaskRecord) -> None:
         self._wakeups.task_queued(record.id)
@@ -58,6 +67,16 @@ class LocalBackend:
 
     def check_backend_parameters(self, parameters: Mapping[str, str]) -> None:
         max_runtime(parameters)
+
+    def executor_output(
+        self, task_id: str, index: int, executor: Executor, stream: OutputStream
+    ) -> ExecutorOutput | None:
+        try:
+            task_dir = self._data.task(task_id)
+            path = output_path(task_dir, index, executor, stream)
+        except ValueError:
+            return None  # an id or path no task of this machine can have
+        return FileOutput(path, task_dir.root)
 
     def start(self) -> None:
         if self._runner is None:

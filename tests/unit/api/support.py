@@ -145,6 +145,7 @@ def attach(
         storage=storage or (lambda: ["file:///srv/data"]),
         expose_owner=custom.auth.identity_in_metadata,
         quotas=Quotas(custom.quotas, store),
+        streams=custom.streams,
     )
     attach_service(app.app, service)
     return Api(app=app, store=store, backend=backend, urls=urls, service=service)

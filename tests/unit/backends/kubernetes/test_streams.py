@@ -147,3 +147,42 @@ def test_an_executors_marker_is_the_same_for_every_taskmaster_of_its_job() -> No
     assert new_marker("uid-1", 0) != new_marker("uid-1", 1)
     assert new_marker("uid-1", 0) != new_marker("uid-2", 0)
     assert new_marker() != new_marker()
+
+
+def test_stdout_reaches_the_pod_log_while_the_command_runs(tmp_path: Path) -> None:
+    marker = new_marker()
+    paths = StreamPaths("/dev/null", str(tmp_path / "out"), str(tmp_path / "err"))
+    gate = tmp_path / "gate"
+    # The command waits until the first line has been read from the container's stdout.
+    script = f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; echo second; exit 4"
+    process = subprocess.Popen(
+        wrapped_command("/bin/sh", ["sh", "-c", script], paths, 1000, marker),
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    gate.touch()
+    rest = process.stdout.read()
+    assert process.wait(timeout=30) == 4
+    assert first == b"first\n"
+    assert split_tails((first + rest).decode(), marker, 1000) == ("first\nsecond\n", "")
+    assert Path(paths.stdout).read_text() == "first\nsecond\n"
+
+
+def test_without_tee_stdout_goes_to_the_file_and_its_tail_to_the_log(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program in ("sh", "tail"):
+        found = subprocess.run(["sh", "-c", f"command -v {program}"], capture_output=True)
+        (bin_dir / program).symlink_to(found.stdout.decode().strip())
+    marker = new_marker()
+    paths = StreamPaths("/dev/null", str(tmp_path / "out"), str(tmp_path / "err"))
+    done = subprocess.run(
+        wrapped_command(
+            "/bin/sh", ["sh", "-c", "echo out; echo err >&2; exit 5"], paths, 100, marker
+        ),
+        capture_output=True,
+        env={"PATH": str(bin_dir)},
+    )
+    assert done.returncode == 5
+    assert split_tails(done.stdout.decode(), marker, 100) == ("out\n", "err\n")

@@ -1,0 +1,57 @@
+"""The pod-log follower: stdout up to the marker, held back where the marker may begin."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from tesk.backends.kubernetes.output import _Follower, _split
+
+SEPARATOR = b"\n--tesk-stderr-abc--\n"
+
+
+class FakeLog:
+    """A follow=true log response that yields the given chunks."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    def stream(self, amount: int, decode_content: bool = False) -> Iterator[bytes]:
+        yield from self.chunks
+
+    def close(self) -> None:
+        self.closed = True
+
+    def release_conn(self) -> None:
+        pass
+
+
+def follow(chunks: list[bytes], skip: int = 0) -> bytes:
+    follower = _Follower(lambda: FakeLog(chunks), SEPARATOR, skip=skip)
+    follower.start()
+    deadline = time.monotonic() + 10
+    while not follower.done and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert follower.done
+    return follower.take(skip, 1 << 20)
+
+
+def test_the_marker_ends_stdout_even_split_across_chunks() -> None:
+    chunks = [b"line 1\nline 2\n", b"\n--tesk-", b"stderr-abc--\nthe stderr tail\n"]
+    assert follow(chunks) == b"line 1\nline 2\n"
+
+
+def test_a_log_without_the_marker_is_all_stdout() -> None:
+    assert follow([b"killed before the end\n", b"\n--tesk"]) == b"killed before the end\n\n--tesk"
+
+
+def test_a_new_follower_skips_what_an_earlier_one_gave() -> None:
+    assert follow([b"0123", b"456789", SEPARATOR, b"err"], skip=6) == b"6789"
+
+
+def test_only_a_possible_start_of_the_marker_is_held_back() -> None:
+    assert _split(bytearray(b"abc\n--tes"), SEPARATOR) == (3, False)
+    assert _split(bytearray(b"abc\nx"), SEPARATOR) == (5, False)
+    assert _split(bytearray(b"abc" + SEPARATOR + b"tail"), SEPARATOR) == (3, True)
+    assert _split(bytearray(b"abc"), None) == (3, False)
