@@ -212,12 +212,15 @@ def archives(layout: Layout) -> list[Path]:
 
 
 def import_all(layout: Layout) -> None:
-    """Imports every image that this cluster has not imported yet (TESK's when it changed)."""
+    """Imports every image whose archive is not the one this cluster imported last under its
+    tag (TESK's when its sources changed, also back to an earlier version: several checkouts
+    may share one cluster)."""
     marks = layout.state / "imported"
     marks.mkdir(parents=True, exist_ok=True)
     for archive in archives(layout):
-        mark = marks / archive.name
-        if mark.exists():
+        # One mark per image tag (tesk-<digest>.tar -> "tesk"), naming the archive imported.
+        mark = marks / f"{archive.name.split('-')[0].removesuffix('.tar')}.last"
+        if mark.exists() and mark.read_text() == archive.name:
             continue
         ctr(layout, "-n", "k8s.io", "images", "import", str(archive))
-        mark.touch()
+        mark.write_text(archive.name)
