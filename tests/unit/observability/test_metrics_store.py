@@ -39,6 +39,9 @@ class RecordingRecorder:
     def task_ended(self, ended: TaskEnded) -> None:
         self._call("ended", ended)
 
+    def attempt_retried(self, reason: str) -> None:
+        self._call("retried", reason)
+
     def transferred(self, direction: Direction, scheme: str, files: int, size: int) -> None:
         self._call("transferred", (direction, scheme, files, size))
 
