@@ -92,9 +92,12 @@ class ObservedStore:
         if before is None and progress.state not in TERMINAL:
             known = self.inner.get(task_id)
             before = known.state if known is not None else None
-        updated = self.inner.update(
-            task_id, progress, expected=expected, worker=worker, retries=retries
-        )
+        if retries is None:
+            updated = self.inner.update(task_id, progress, expected=expected, worker=worker)
+        else:
+            updated = self.inner.update(
+                task_id, progress, expected=expected, worker=worker, retries=retries
+            )
         if updated is None:
             self._forget(task_id)  # refused: the task may have moved on elsewhere
             return None
