@@ -70,7 +70,9 @@ class RetryPolicy:
         except ValueError:  # checked at create: only a lowered retries.max_attempts gets here
             return self.max_attempts
 
-    def retry(self, task: Task, attempt: int, ended: State, failure: AttemptFailure | None) -> str | None:
+    def retry(
+        self, task: Task, attempt: int, ended: State, failure: AttemptFailure | None
+    ) -> str | None:
         """The line for attempt `attempt`'s system_logs when it is retried, or None: it is not.
 
         `ended` is the state the attempt ended in, `failure` why (from its report).

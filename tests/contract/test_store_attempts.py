@@ -73,7 +73,8 @@ def test_late_reports_of_an_earlier_attempt_are_ignored(store: TaskStore) -> Non
     done = store.update("t1", snapshot(2, 4, State.COMPLETE), retries=POLICY)
     assert done is not None
     assert done.state == State.COMPLETE
-    assert done.log is not None and done.log.logs[0].stdout == "attempt 2"
+    assert done.log is not None
+    assert done.log.logs[0].stdout == "attempt 2"
     assert len(done.attempts) == 1
 
 
@@ -87,7 +88,8 @@ def test_the_last_attempt_ends_preempted(store: TaskStore) -> None:
 
     assert ended.state == State.PREEMPTED
     assert [len(log.system_logs or []) for log in ended.attempts] == [1, 1]
-    assert ended.log is not None and ended.log.logs[0].stdout == "attempt 3"
+    assert ended.log is not None
+    assert ended.log.logs[0].stdout == "attempt 3"
     assert store.claim("runner-1", 1) == []
 
 
@@ -137,7 +139,8 @@ def test_a_canceling_task_is_not_retried(store: TaskStore) -> None:
     assert store.update("t1", snapshot(1, 2, State.PREEMPTED), retries=POLICY) is None
     assert store.update("t1", Progress(State.CANCELED)) is not None
     got = store.get("t1")
-    assert got is not None and (got.state, got.attempts) == (State.CANCELED, ())
+    assert got is not None
+    assert (got.state, got.attempts) == (State.CANCELED, ())
 
 
 def test_views_serve_every_attempt_in_order(store: TaskStore) -> None:
@@ -182,7 +185,8 @@ def test_a_requeued_task_has_no_current_log_until_its_next_attempt_reports(
 
     assert found is not None
     assert found.log is None
-    assert found.attempts is not None and len(found.attempts) == 1
+    assert found.attempts is not None
+    assert len(found.attempts) == 1
 
 
 # --- migration of a database made before attempts were kept --------------------------------
@@ -214,9 +218,11 @@ def test_opening_an_older_database_adds_the_attempts_column(sql_url: sa.URL) -> 
         requeued = second.update(
             "old", snapshot(1, 4, State.PREEMPTED), retries=POLICY, expected={State.RUNNING}
         )
-        assert requeued is not None and requeued.state == State.QUEUED
+        assert requeued is not None
+        assert requeued.state == State.QUEUED
         read = first.read("old")
-        assert read is not None and read.attempts is not None
+        assert read is not None
+        assert read.attempts is not None
         assert read.attempts[0]["system_logs"][-1].endswith("retried as attempt 2")
         first.close()
         second.close()

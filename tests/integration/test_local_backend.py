@@ -294,7 +294,8 @@ def test_restart_settles_what_a_dead_runner_left(harness: Harness) -> None:
         STOPPED_REASON,
         f"attempt 1 lost its capacity ({STOPPED_REASON}); retried as attempt 2",
     ]
-    assert retried.log is not None and retried.log.logs[0].stdout == "hi\n"
+    assert retried.log is not None
+    assert retried.log.logs[0].stdout == "hi\n"
     harness.wait(canceling, {State.CANCELED})
     harness.wait(queued, {State.COMPLETE})
     assert harness.state(elsewhere) == State.RUNNING
@@ -335,7 +336,8 @@ def test_a_restart_without_attempts_left_ends_the_task_preempted(harness: Harnes
 
     ended = harness.wait(record.id, {State.PREEMPTED})
     assert ended.attempts == ()
-    assert ended.log is not None and ended.log.system_logs == [STOPPED_REASON]
+    assert ended.log is not None
+    assert ended.log.system_logs == [STOPPED_REASON]
 
 
 def test_stop_queues_running_tasks_again_as_a_new_attempt(harness: Harness) -> None:
@@ -351,7 +353,8 @@ def test_stop_queues_running_tasks_again_as_a_new_attempt(harness: Harness) -> N
     record = harness.store.get(task_id)
     assert record is not None
     assert record.state == State.QUEUED
-    assert record.log is None and record.worker is None
+    assert record.log is None
+    assert record.worker is None
     assert len(record.attempts) == 1
     assert STOPPED_REASON in (record.attempts[0].system_logs or [])
     assert eventually(lambda: processes_with(marker) == [])

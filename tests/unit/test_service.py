@@ -15,9 +15,9 @@ from tesk.store.base import Cursor, TaskRecord
 from tesk.tes.errors import InvalidRequest, ServiceUnavailable, TaskNotFound
 from tesk.tes.models import timestamp
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
-from tesk.tes.retries import RetryPolicy
 from tests.unit.api.support import FlakyStore, UrlChecks, task_body
 
 
@@ -117,7 +117,8 @@ def test_max_attempts_is_kept_up_to_the_configured_bound() -> None:
     service, store, _, _ = make_service(retries=RetryPolicy(max_attempts=3))
     kept = service.create(task_body(resources={"backend_parameters": {"Max_Attempts": "2"}}))
     record = store.get(kept)
-    assert record is not None and record.task.resources is not None
+    assert record is not None
+    assert record.task.resources is not None
     assert record.task.resources.backend_parameters == {"max_attempts": "2"}
     assert record.log is None  # no warning: the parameter is supported
 

@@ -244,7 +244,8 @@ def test_a_retried_attempt_is_counted_by_reason_and_the_task_ends_once(
     assert store.update("t1", Progress(State.RUNNING, seq=1, attempt=1, log=log(end=None)))
     preempted = Progress(State.PREEMPTED, seq=2, attempt=1, log=log(), failure=lost)
     requeued = store.update("t1", preempted, retries=policy)
-    assert requeued is not None and requeued.state == State.QUEUED
+    assert requeued is not None
+    assert requeued.state == State.QUEUED
     assert store.claim("w", 1)
     assert store.update("t1", Progress(State.COMPLETE, seq=3, attempt=2, log=log(0)))
 

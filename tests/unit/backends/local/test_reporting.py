@@ -37,9 +37,7 @@ class GatedStore(MemoryStore):
         self.writing.set()
         assert self.gate.wait(10)
         self.written.append(progress.seq)
-        return super().update(
-            task_id, progress, expected=expected, worker=worker, retries=retries
-        )
+        return super().update(task_id, progress, expected=expected, worker=worker, retries=retries)
 
 
 def stored(store: MemoryStore, state: State = State.INITIALIZING) -> str:
