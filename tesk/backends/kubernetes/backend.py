@@ -22,6 +22,7 @@ from tesk.config import CustomConfig
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Task
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class KubernetesBackend:
         self.jobs.submit(record)
 
     def cancel(self, task_id: str, previous_state: State) -> None:
+        record = self._store.get(task_id)
+        attempt = record.attempt if record is not None else 1
         try:
-            deleted = self.jobs.delete(task_id)
+            deleted = self.jobs.delete(task_id, attempt)
         except ApiException as exc:
             raise BackendError(f"the task's Job could not be deleted: {describe(exc)}") from None
         if not deleted:
@@ -80,7 +83,13 @@ class KubernetesBackend:
 
     def _reconciler_for(self) -> Reconciler:
         if self._reconciler is None:
-            self._reconciler = Reconciler(self.kube, self._k8s, self._store, self.jobs)
+            self._reconciler = Reconciler(
+                self.kube,
+                self._k8s,
+                self._store,
+                self.jobs,
+                retries=RetryPolicy(**self._config.retries.model_dump()),
+            )
         return self._reconciler
 
     def start(self) -> None:
