@@ -24,8 +24,8 @@ from tesk.config import (
     ServiceInfoConfig,
 )
 from tesk.service import TesService
-from tesk.tes.retries import RetryPolicy
 from tesk.store.base import TaskRecord, TaskStore
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State, is_terminal
 from tests.fakes.memory_store import MemoryStore
 from tests.k8s.realcluster import (
