@@ -135,9 +135,8 @@ def test_a_drained_node_retries_the_task_as_a_new_attempt_that_completes(
     [lost] = record.attempts
     assert lost.logs == []
     note = (lost.system_logs or [])[-1]
-    assert note.startswith("attempt 1 lost its capacity (") and note.endswith(
-        "; retried as attempt 2"
-    ), lost.system_logs
+    assert note.startswith("attempt 1 lost its capacity ("), lost.system_logs
+    assert note.endswith("; retried as attempt 2"), lost.system_logs
     assert "EvictionByEvictionAPI" in note or "is gone" in note, note
     assert record.log is not None
     assert record.log.logs[0].stdout == "second\n"
