@@ -43,6 +43,7 @@ from tesk.service import TesService, UrlCheck
 from tesk.settings import ConfigError, Settings, WorkerModel, load_settings
 from tesk.store.base import TaskStore
 from tesk.store.sql import SqlStore
+from tesk.tes.retries import RetryPolicy
 
 ENV_STARTED_AT = "TESK_STARTED_AT"
 """Set by `tesk serve` for its API workers, so that all report the same service start time."""
@@ -83,6 +84,7 @@ def create_app(
         expose_owner=custom.auth.identity_in_metadata,
         quotas=Quotas(custom.quotas, store),
         streams=custom.streams,
+        retries=retry_policy(custom),
     )
     foca = Foca(config_file=list(settings.config_files))
     foca.conf = with_auth(with_offline_spec(settings.foca), custom.auth, serves_tes)
@@ -138,6 +140,11 @@ def build_backend(
         return cast(ComputeBackend, module.LocalBackend.for_api(custom, store))
     runner = module.LocalRunner(custom, store, stager=build_stager(custom))
     return cast(ComputeBackend, module.LocalBackend.serving(runner, store))
+
+
+def retry_policy(custom: CustomConfig) -> RetryPolicy:
+    """The retry policy of the configuration (tesk/tes/retries.py)."""
+    return RetryPolicy(**custom.retries.model_dump())
 
 
 def build_stager(custom: CustomConfig) -> Stager:

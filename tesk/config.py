@@ -252,6 +252,17 @@ class PricesConfig(Section):
     disk_gb_hour_usd: float | None = Field(default=None, ge=0)
 
 
+class RetriesConfig(Section):
+    """How often a task whose attempt lost its capacity is run again (docs/retries.md)."""
+
+    # Attempts a task gets at most, the first included (1: none is retried); a task may ask for
+    # fewer with the backend parameter max_attempts.
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    # Also retry attempts that could not be run at all (SYSTEM_ERROR from the runtime or the
+    # infrastructure, such as a failed taskmaster pod); user command failures never are.
+    system_errors: bool = False
+
+
 class UsageConfig(Section):
     prices: PricesConfig = PricesConfig()
 
@@ -275,6 +286,7 @@ class CustomConfig(Section):
     filer: FilerConfig = FilerConfig()
     limits: LimitsConfig = LimitsConfig()
     usage: UsageConfig = UsageConfig()
+    retries: RetriesConfig = RetriesConfig()
     quotas: QuotasConfig = QuotasConfig()
     streams: StreamsConfig = StreamsConfig()
     auth: AuthConfig = AuthConfig()

@@ -35,6 +35,7 @@ from tesk.store.state_union import list_in_states
 from tesk.tes.errors import InvalidRequest, ServiceUnavailable, TaskNotFound
 from tesk.tes.models import Task, TaskLog, View, timestamp
 from tesk.tes.progress import Progress
+from tesk.tes.retries import MAX_ATTEMPTS, RetryPolicy
 from tesk.tes.states import ACTIVE, State, as_tes_1_0, shown_to_tes_1_0_as
 from tesk.tes.validation import (
     TaskLimits,
@@ -78,8 +79,10 @@ class TesService:
         expose_owner: bool = False,
         quotas: Quotas | None = None,
         streams: StreamsConfig | None = None,
+        retries: RetryPolicy | None = None,
     ) -> None:
         self._store = store
+        self._retries = retries or RetryPolicy()
         self._quotas = quotas
         self._backend = backend
         self._limits = TaskLimits(
@@ -160,7 +163,7 @@ class TesService:
         resources = task.resources
         if resources is None or not resources.backend_parameters:
             return []
-        supported = sorted(self._backend.supported_backend_parameters())
+        supported = self.supported_backend_parameters()
         kept, unsupported = split_backend_parameters(resources.backend_parameters, supported)
         offered = ", ".join(supported) if supported else "none"
         if unsupported and resources.backend_parameters_strict:
@@ -170,6 +173,7 @@ class TesService:
                 "backend_parameters_strict is true"
             )
         try:
+            self._retries.check_backend_parameters(kept)
             self._backend.check_backend_parameters(kept)
         except ValueError as exc:
             raise InvalidRequest(f"resources.backend_parameters: {exc}") from None
@@ -182,6 +186,11 @@ class TesService:
             f"backend_parameters: ignored unsupported key {key!r} (supported: {offered})"
             for key in unsupported
         ]
+
+    def supported_backend_parameters(self) -> list[str]:
+        """The backend's parameters and max_attempts, which the retry policy of every backend
+        reads."""
+        return sorted({*self._backend.supported_backend_parameters(), MAX_ATTEMPTS})
 
     def _check_urls(self, task: Task) -> None:
         for index, item in enumerate(task.inputs or []):
@@ -327,7 +336,7 @@ class TesService:
             "environment": info.environment,
             "version": info.version or self._version,
             "storage": self.storage(),
-            "tesResources_backend_parameters": sorted(self._backend.supported_backend_parameters()),
+            "tesResources_backend_parameters": self.supported_backend_parameters(),
         }
         return {key: value for key, value in document.items() if value is not None}
 
@@ -353,7 +362,14 @@ class TesService:
             log = dict(log) if log is not None else TaskLog().dump()
             log["metadata"] = {**(log.get("metadata") or {}), "owner": found.owner}
         state = as_tes_1_0(found.state) if tes_1_0_client else found.state
-        return render_document(view, task_id=found.id, state=state, task=found.task, log=log)
+        return render_document(
+            view,
+            task_id=found.id,
+            state=state,
+            task=found.task,
+            log=log,
+            attempts=found.attempts,
+        )
 
 
 def _may_see(caller: Identity | None, owner: str | None) -> bool:

@@ -5,8 +5,11 @@ runner, a taskmaster Job on Kubernetes) and hand it a Runtime and a ProgressRepo
 is a cumulative snapshot with a sequence number one higher than the last, so a lost report is
 made good by the next one and the store's reducer ignores stale or duplicated ones.
 
-No user command is ever run twice: a failed executor ends the task (or is recorded and skipped
-with `ignore_error`), it is never retried.
+No user command is run twice by the engine: a failed executor ends the task (or is recorded and
+skipped with `ignore_error`), it is never retried. An attempt whose capacity was lost (the runtime
+raises CapacityLost) ends PREEMPTED, and one the runtime could not run (RuntimeFailure)
+SYSTEM_ERROR; the final report says why (Progress.failure), and the retry policy the backend
+applies it with may then queue the task again as a new attempt, run by a new engine.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from collections.abc import Callable, Sequence
 
 from tesk.engine.cancellation import Cancellation, Cancelled
 from tesk.engine.runtime import (
+    CapacityLost,
     ExecutorResult,
-    Preempted,
     ProgressReporter,
     Runtime,
     RuntimeFailure,
@@ -26,7 +29,7 @@ from tesk.engine.runtime import (
 from tesk.engine.stages import StageError
 from tesk.engine.usage import Prices, UsageMeter
 from tesk.tes.models import ExecutorLog, FileType, Task, TaskLog, timestamp
-from tesk.tes.progress import Progress
+from tesk.tes.progress import AttemptFailure, Cause, Progress
 from tesk.tes.states import State
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class TaskEngine:
         *,
         initial_log: TaskLog | None = None,
         first_seq: int = 1,
+        attempt: int = 1,
         prices: Prices | None = None,
         final_report_backoff_s: Sequence[float] = FINAL_REPORT_BACKOFF_S,
         sleep: Callable[[float], None] = time.sleep,
@@ -60,6 +64,8 @@ class TaskEngine:
         self._reporter = reporter
         self._cancel = cancel
         self._next_seq = first_seq
+        self._attempt = attempt
+        self._failure: AttemptFailure | None = None
         self._final_backoff = tuple(final_report_backoff_s)
         self._sleep = sleep
         # Warnings recorded at create (e.g. ignored backend parameters) stay in every snapshot.
@@ -82,6 +88,10 @@ class TaskEngine:
             state = self._run_phases()
         except Cancelled:
             state = State.CANCELED
+        except CapacityLost as exc:
+            state = self._lost(exc, f"lost its capacity while {self._phase}: {exc}")
+        except RuntimeFailure as exc:
+            state = self._not_run(exc, f"{self._phase} failed: {exc}")
         except Exception as exc:
             state = self._internal_error(exc)
         self._cleanup()
@@ -123,12 +133,10 @@ class TaskEngine:
                 )
             except RuntimeFailure as exc:
                 self._cancel.check()
-                self._note(f"executor {index} could not be run: {exc}")
-                return State.SYSTEM_ERROR
-            except Preempted as exc:
+                return self._not_run(exc, f"executor {index} could not be run: {exc}")
+            except CapacityLost as exc:
                 self._cancel.check()
-                self._note(f"executor {index} lost its capacity (preempted): {exc}")
-                return State.PREEMPTED
+                return self._lost(exc, f"executor {index} lost its capacity (preempted): {exc}")
             self._cancel.check()
             self._record(index, result)
             if result.timed_out:
@@ -186,6 +194,20 @@ class TaskEngine:
         if result.reason:
             self._note(f"executor {index}: {result.reason}")
 
+    def _lost(self, exc: CapacityLost, line: str) -> State:
+        if self._cancel.requested:
+            return State.CANCELED
+        self._note(line)
+        self._failure = AttemptFailure(Cause.CAPACITY_LOST, str(exc))
+        return State.PREEMPTED
+
+    def _not_run(self, exc: RuntimeFailure, line: str) -> State:
+        if self._cancel.requested:
+            return State.CANCELED
+        self._note(line)
+        self._failure = AttemptFailure(Cause.SYSTEM_ERROR, str(exc))
+        return State.SYSTEM_ERROR
+
     def _internal_error(self, exc: Exception) -> State:
         if self._cancel.requested:
             # Killing the task's processes may make the runtime fail; that is the cancel's doing.
@@ -215,6 +237,9 @@ class TaskEngine:
             seq=seq,
             log=self._log.model_copy(deep=True),
             input_types=self._input_types,
+            attempt=self._attempt,
+            # Only the attempt's end says why it ended (a cancel while winding down wins).
+            failure=self._failure if state in (State.PREEMPTED, State.SYSTEM_ERROR) else None,
         )
 
     def _emit(self, state: State) -> None:

@@ -26,11 +26,19 @@ class ExecutorResult:
 
 
 class RuntimeFailure(Exception):
-    """The runtime could not run an executor at all (no such image, no capacity)."""
+    """The runtime could not run the task at all (no such image, a volume it cannot create).
+
+    The engine ends the attempt SYSTEM_ERROR, which the retry policy retries only when
+    `retries.system_errors` is set."""
 
 
-class Preempted(Exception):
-    """The runtime lost the task's capacity (evicted pod, lost node)."""
+class CapacityLost(Exception):
+    """The runtime lost what the task ran on (an evicted pod, a lost node, spot capacity
+    reclaimed): the engine ends the attempt PREEMPTED, and the retry policy may run it again."""
+
+
+Preempted = CapacityLost
+"""The name CapacityLost had first."""
 
 
 class Runtime(Protocol):
@@ -51,7 +59,7 @@ class Runtime(Protocol):
         resources: Resources | None,
         cancel: Cancellation,
     ) -> ExecutorResult:
-        """Run one executor to completion. Raises RuntimeFailure or Preempted."""
+        """Run one executor to completion. Raises RuntimeFailure or CapacityLost."""
 
     def stage_outputs(
         self, task: Task, executors_failed: bool, cancel: Cancellation

@@ -65,6 +65,12 @@ class PrometheusRecorder:
             ["state"],
             registry=registry,
         )
+        self.retried = Counter(
+            "tesk_task_attempts_retried",
+            "Attempts of tasks that ended and were run again as a new attempt, by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self.queue_wait = Histogram(
             "tesk_task_queue_wait_seconds",
             "Time from creation until an engine took the task.",
@@ -165,6 +171,9 @@ class PrometheusRecorder:
         ):
             if size is not None:
                 self.owner_bytes.labels(owner, direction).inc(size)
+
+    def attempt_retried(self, reason: str) -> None:
+        self.retried.labels(reason).inc()
 
     def transferred(self, direction: Direction, scheme: str, files: int, size: int) -> None:
         self.filer_files.labels(direction, scheme).inc(files)

@@ -41,6 +41,9 @@ class Recorder(Protocol):
 
     def task_ended(self, ended: TaskEnded) -> None: ...
 
+    def attempt_retried(self, reason: str) -> None:
+        """An attempt of a task ended and the task was queued again (reason: its Cause)."""
+
     def transferred(self, direction: Direction, scheme: str, files: int, size: int) -> None:
         """The filer moved `files` files of `size` bytes in total from/to `scheme` URLs."""
 
@@ -61,6 +64,9 @@ class NullRecorder:
         return None
 
     def task_ended(self, ended: TaskEnded) -> None:
+        return None
+
+    def attempt_retried(self, reason: str) -> None:
         return None
 
     def transferred(self, direction: Direction, scheme: str, files: int, size: int) -> None:

@@ -30,6 +30,7 @@ from tesk.store.base import (
 )
 from tesk.tes.models import TaskLog, epoch_seconds
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy, retried
 from tesk.tes.states import FAILED, STARTED, TERMINAL, State
 
 logger = logging.getLogger("tesk.tasks")
@@ -85,17 +86,25 @@ class ObservedStore:
         *,
         expected: Collection[State] | None = None,
         worker: str | None = None,
+        retries: RetryPolicy | None = None,
     ) -> TaskRecord | None:
         before = self._last_seen(task_id)
         if before is None and progress.state not in TERMINAL:
             known = self.inner.get(task_id)
             before = known.state if known is not None else None
-        updated = self.inner.update(task_id, progress, expected=expected, worker=worker)
+        if retries is None:
+            updated = self.inner.update(task_id, progress, expected=expected, worker=worker)
+        else:
+            updated = self.inner.update(
+                task_id, progress, expected=expected, worker=worker, retries=retries
+            )
         if updated is None:
             self._forget(task_id)  # refused: the task may have moved on elsewhere
             return None
         self._remember(task_id, updated.state)
-        if updated.state != before or updated.state in TERMINAL:
+        if retried(progress, updated.state):
+            self._retried(updated, before, progress)
+        elif updated.state != before or updated.state in TERMINAL:
             self._changed(updated, before)
         return updated
 
@@ -127,6 +136,23 @@ class ObservedStore:
         except Exception:
             # Metrics must never break a state change that was stored.
             logger.exception("task %s: recording the change failed", record.id)
+
+    def _retried(self, record: TaskRecord, before: State | None, progress: Progress) -> None:
+        note = (record.attempts[-1].system_logs or [""])[-1] if record.attempts else ""
+        fields: dict[str, Any] = {
+            "task_id": record.id,
+            "from_state": before.value if before is not None else None,
+            "to_state": record.state.value,
+            "reason": note,
+        }
+        logger.warning(
+            "task %s: %s -> QUEUED (%s)", record.id, fields["from_state"] or "?", note, extra=fields
+        )
+        try:
+            reason = progress.failure.cause.value if progress.failure else "unknown"
+            self._recorder.attempt_retried(reason)
+        except Exception:
+            logger.exception("task %s: recording the retry failed", record.id)
 
     def _record(self, record: TaskRecord, before: State | None) -> None:
         now = time.time()

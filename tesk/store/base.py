@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from tesk.tes.models import Task, TaskLog
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State
 
 
@@ -16,7 +17,8 @@ class TaskRecord:
     """One stored task.
 
     `task` is the task document as accepted at create (with id and creation_time, without state and
-    logs); `state`, `log` and `seq` are the progress the reducer keeps. `created_us` is
+    logs); `state`, `log` and `seq` are the progress the reducer keeps, `log` that of the current
+    attempt and `attempts` the TaskLogs of the attempts before it, oldest first. `created_us` is
     creation_time in microseconds since the epoch (the listing order). `worker` names who runs the
     task (a local runner, a Kubernetes Job) so that a restarted worker finds its orphans.
     """
@@ -31,6 +33,12 @@ class TaskRecord:
     seq: int = 0
     worker: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    attempts: tuple[TaskLog, ...] = ()
+
+    @property
+    def attempt(self) -> int:
+        """The number of the current attempt, from 1."""
+        return len(self.attempts) + 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class TaskDocuments:
     What GetTask and ListTasks read: no models, because a view only copies the stored fields
     (validated when the task was created or its progress applied). `task` and `log` are None when
     read without documents (MINIMAL); `log` is also None when the task has no log yet.
+    `attempts` are the TaskLogs of the attempts before the current one (None: there were none).
     """
 
     id: str
@@ -75,6 +84,7 @@ class TaskDocuments:
     owner: str | None = None
     task: dict[str, Any] | None = None
     log: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,9 @@ def documents_of(record: TaskRecord, with_documents: bool = True) -> TaskDocumen
     if not with_documents:
         return TaskDocuments(record.id, record.state, record.created_us, record.owner)
     log = record.log.dump() if record.log is not None else None
+    attempts = [earlier.dump() for earlier in record.attempts] or None
     return TaskDocuments(
-        record.id, record.state, record.created_us, record.owner, record.task.dump(), log
+        record.id, record.state, record.created_us, record.owner, record.task.dump(), log, attempts
     )
 
 
@@ -120,12 +131,18 @@ class TaskStore(Protocol):
         *,
         expected: Collection[State] | None = None,
         worker: str | None = None,
+        retries: RetryPolicy | None = None,
     ) -> TaskRecord | None:
         """Apply `progress` through the reducer with compare-and-set.
 
         Returns the updated record, or None when the task does not exist, its state is not in
         `expected` (when given), or the reducer ignored the report. `worker`, when given, is stored
         with the change (the claim of a task by a runner).
+
+        With `retries`, a report that ends the current attempt in a way the policy retries
+        requeues the task in the same transaction: the attempt's TaskLog (the report applied,
+        plus the policy's line saying why) is appended to `attempts`, and the task is QUEUED
+        again with no log and no worker as the next attempt (`retried()` tells the caller).
         """
 
     def claim(self, worker: str, limit: int) -> list[TaskRecord]:

@@ -58,7 +58,13 @@ tasks = sa.Table(
     # update never rewrites a large task document.
     sa.Column("task", JsonDocument, nullable=False),
     sa.Column("log", JsonDocument, nullable=True),
+    # The TaskLogs of the attempts before the current one, oldest first (NULL: there were none);
+    # apart from `log` so that the current attempt's updates never rewrite them.
+    sa.Column("attempts", JsonDocument, nullable=True),
 )
+
+# Columns added after the first release: create_schema adds each to a table that lacks it.
+_ADDED_COLUMNS = {"tasks": ("attempts",)}
 
 task_tags = sa.Table(
     "task_tags",
@@ -111,14 +117,37 @@ _SCHEMA_LOCK_KEY = 0x7E5C_0001
 
 
 def create_schema(conn: Connection) -> None:
-    """Create missing tables and indexes inside the caller's transaction.
+    """Create missing tables, columns and indexes inside the caller's transaction.
 
     Safe when several processes start at once: SQLite runs this under its write lock (the caller's
-    transaction is BEGIN IMMEDIATE) and PostgreSQL under a transaction-scoped advisory lock.
+    transaction is BEGIN IMMEDIATE) and PostgreSQL under a transaction-scoped advisory lock, so
+    a column is looked for and added by one process at a time.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
     for table in metadata.sorted_tables:
         conn.execute(CreateTable(table, if_not_exists=True))
+        _add_missing_columns(conn, table)
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _add_missing_columns(conn: Connection, table: sa.Table) -> None:
+    """Add the columns of `table` that a database made by an earlier TESK lacks (CREATE TABLE IF
+    NOT EXISTS leaves an existing table as it is). Every added column is nullable."""
+    added = _ADDED_COLUMNS.get(table.name, ())
+    if not added:
+        return
+    present = {column["name"] for column in sa.inspect(conn).get_columns(table.name)}
+    preparer = conn.dialect.identifier_preparer
+    for name in added:
+        if name in present:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(
+            sa.text(
+                f"ALTER TABLE {preparer.format_table(table)} "
+                f"ADD COLUMN {preparer.format_column(column)} {kind}"
+            )
+        )

@@ -32,7 +32,8 @@ from tesk.store.schema import create_schema, owner_turns, task_tags, tasks
 from tesk.tes.errors import InvalidRequest
 from tesk.tes.models import FileType, Task, TaskLog
 from tesk.tes.progress import Progress, TaskProgressState, reduce
-from tesk.tes.states import STARTED, State
+from tesk.tes.retries import RetryPolicy
+from tesk.tes.states import STARTED, TERMINAL, State
 
 SQLITE_FILE = "tesk.db"
 
@@ -52,11 +53,12 @@ _DOCUMENT_COLUMNS = (
     tasks.c.worker,
     tasks.c.task,
     tasks.c.log,
+    tasks.c.attempts,
 )
 _MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
 # What the views read: no tags (the task document holds them), no bookkeeping columns.
 _VIEW_MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us, tasks.c.owner)
-_VIEW_COLUMNS = (*_VIEW_MINIMAL_COLUMNS, tasks.c.task, tasks.c.log)
+_VIEW_COLUMNS = (*_VIEW_MINIMAL_COLUMNS, tasks.c.task, tasks.c.log, tasks.c.attempts)
 _BY_ID = tasks.c.id == sa.bindparam("id")
 _TASK_KEYS = (
     "id",
@@ -69,6 +71,7 @@ _TASK_KEYS = (
     "worker",
     "task",
     "log",
+    "attempts",
 )
 _TAG_KEYS = ("task_id", "key", "value", "created_us")
 _TAGS_BY_ID = sa.select(task_tags.c.task_id, task_tags.c.key, task_tags.c.value).where(
@@ -190,12 +193,13 @@ class SqlStore:
         *,
         expected: Collection[State] | None = None,
         worker: str | None = None,
+        retries: RetryPolicy | None = None,
     ) -> TaskRecord | None:
         if worker is not None and "\x00" in worker:
             raise InvalidRequest("a worker name cannot contain NUL characters")
         for _ in range(_MAX_UPDATE_ATTEMPTS):
             with self._errors(), self._writer.begin() as conn:
-                outcome = _compare_and_set(conn, task_id, progress, expected, worker)
+                outcome = _compare_and_set(conn, task_id, progress, expected, worker, retries)
             if not isinstance(outcome, _Conflict):
                 return outcome
         raise StoreUnavailable(
@@ -281,6 +285,7 @@ def task_row(record: TaskRecord) -> dict[str, Any]:
         "worker": record.worker,
         "task": _task_json(record.task),
         "log": _log_json(record.log),
+        "attempts": _attempts_json(record.attempts),
     }
 
 
@@ -305,6 +310,7 @@ def _compare_and_set(
     progress: Progress,
     expected: Collection[State] | None,
     worker: str | None,
+    retries: RetryPolicy | None = None,
 ) -> TaskRecord | _Conflict | None:
     row = conn.execute(sa.select(*_DOCUMENT_COLUMNS).where(tasks.c.id == task_id)).first()
     if row is None:
@@ -313,8 +319,9 @@ def _compare_and_set(
     if expected is not None and state not in expected:
         return None
     log = TaskLog.model_validate_json(row.log) if row.log is not None else None
+    attempts = _attempts(row.attempts)
     # The reducer only carries input types through; the stored ones are read below when needed.
-    new = reduce(TaskProgressState(state, row.seq, log), progress)
+    new = reduce(TaskProgressState(state, row.seq, log, attempt=len(attempts) + 1), progress)
     if new is None:
         return None
     values: dict[str, Any] = {
@@ -329,6 +336,13 @@ def _compare_and_set(
     if progress.input_types is not None and new.input_types is not None:
         _set_input_types(task, new.input_types)
         values["task"] = _task_json(task)
+    note = _retry_note(retries, task, new, progress)
+    if note is not None:
+        attempts = (*attempts, _archived(new.log, note))
+        values.update(
+            state=State.QUEUED.value, log=None, worker=None, attempts=_attempts_json(attempts)
+        )
+        new = TaskProgressState(State.QUEUED, new.seq, None, attempt=len(attempts) + 1)
     changed = conn.execute(
         sa.update(tasks)
         .where(tasks.c.id == task_id, tasks.c.version == row.version)
@@ -345,9 +359,26 @@ def _compare_and_set(
         owner=row.owner,
         log=new.log,
         seq=new.seq,
-        worker=worker if worker is not None else row.worker,
+        worker=values.get("worker", row.worker),
         tags=_tags(conn, [task_id])[task_id],
+        attempts=attempts,
     )
+
+
+def _retry_note(
+    retries: RetryPolicy | None, task: Task, new: TaskProgressState, progress: Progress
+) -> str | None:
+    """The policy's line for the attempt `progress` ends, when the policy retries it."""
+    if retries is None or new.state not in TERMINAL:
+        return None
+    return retries.retry(task, new.attempt, new.state, progress.failure)
+
+
+def _archived(log: TaskLog | None, note: str) -> TaskLog:
+    """The TaskLog of an attempt that is retried: its last log with `note` at the end."""
+    archived = log.model_copy(deep=True) if log is not None else TaskLog()
+    archived.system_logs = [*(archived.system_logs or []), note]
+    return archived
 
 
 def _reject_nul(record: TaskRecord) -> None:
@@ -384,13 +415,14 @@ def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
             seq=seq,
             worker=worker,
             tags=tags[task_id],
+            attempts=_attempts(attempts),
         )
-        for task_id, state, created_us, name, owner, seq, _, worker, task, log in rows
+        for task_id, state, created_us, name, owner, seq, _, worker, task, log, attempts in rows
     ]
 
 
 def _documents(row: Sequence[Any]) -> TaskDocuments:
-    task_id, state, created_us, owner, task, log = row
+    task_id, state, created_us, owner, task, log, attempts = row
     return TaskDocuments(
         task_id,
         State(state),
@@ -398,6 +430,7 @@ def _documents(row: Sequence[Any]) -> TaskDocuments:
         owner,
         orjson.loads(task),
         orjson.loads(log) if log is not None else None,
+        orjson.loads(attempts) if attempts is not None else None,
     )
 
 
@@ -454,6 +487,18 @@ def _record_turns(conn: Connection, owners: Sequence[str | None]) -> None:
 
 def _turn_key(owner: str | None) -> str:
     return "" if owner is None else owner
+
+
+def _attempts(text: str | None) -> tuple[TaskLog, ...]:
+    if text is None:
+        return ()
+    return tuple(TaskLog.model_validate(document) for document in orjson.loads(text))
+
+
+def _attempts_json(attempts: Sequence[TaskLog]) -> str | None:
+    if not attempts:
+        return None
+    return orjson.dumps([orjson.loads(_log_json(log) or "{}") for log in attempts]).decode()
 
 
 def _fair_candidates(conn: Connection, limit: int) -> list[str]:

@@ -17,9 +17,10 @@ from tesk.store.base import (
     documents_of,
 )
 from tesk.store.fair import Queued, fair_order
-from tesk.tes.models import Task
+from tesk.tes.models import Task, TaskLog
 from tesk.tes.progress import Progress, TaskProgressState, reduce
-from tesk.tes.states import STARTED, State
+from tesk.tes.retries import RetryPolicy
+from tesk.tes.states import STARTED, TERMINAL, State
 
 
 class MemoryStore:
@@ -69,13 +70,20 @@ class MemoryStore:
         *,
         expected: Collection[State] | None = None,
         worker: str | None = None,
+        retries: RetryPolicy | None = None,
     ) -> TaskRecord | None:
         with self._lock:
             record = self._tasks.get(task_id)
             if record is None or (expected is not None and record.state not in expected):
                 return None
             types = tuple(i.type for i in record.task.inputs or []) or None
-            current = TaskProgressState(record.state, record.seq, record.log, types)  # type: ignore[arg-type]
+            current = TaskProgressState(
+                record.state,
+                record.seq,
+                record.log,
+                types,  # type: ignore[arg-type]
+                attempt=record.attempt,
+            )
             new = reduce(current, progress)
             if new is None:
                 return None
@@ -92,6 +100,21 @@ class MemoryStore:
                 task=task,
                 worker=worker if worker is not None else record.worker,
             )
+            note = (
+                retries.retry(task, record.attempt, new.state, progress.failure)
+                if retries is not None and new.state in TERMINAL
+                else None
+            )
+            if note is not None:
+                archived = (new.log or TaskLog()).model_copy(deep=True)
+                archived.system_logs = [*(archived.system_logs or []), note]
+                updated = dataclasses.replace(
+                    updated,
+                    state=State.QUEUED,
+                    log=None,
+                    worker=None,
+                    attempts=(*record.attempts, archived),
+                )
             self._tasks[task_id] = updated
             return updated
 

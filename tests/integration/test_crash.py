@@ -1,8 +1,9 @@
 """`tesk serve` killed with SIGKILL (its whole process group) while tasks run, then restarted.
 
-Every task must end in a defined state: those that were running end SYSTEM_ERROR with the reason,
-those still queued run to the end; none stays RUNNING, and no sandbox, container or task directory
-of the dead server is left behind.
+Every task must end in a defined state: those that were running lost their capacity (without
+attempts left they end PREEMPTED with the reason; with attempts left they run again as a new
+attempt, with a TaskLog each), those still queued run to the end; none stays RUNNING, and no
+sandbox, container or task directory of the dead server is left behind.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def sandboxes(marker: str) -> list[int]:
 
 
 def crash_and_recover(data_root: Path, runtime: str, image: str) -> None:
-    custom = {"local": {"max_concurrent_tasks": 2}}
+    custom = {"local": {"max_concurrent_tasks": 2}, "retries": {"max_attempts": 1}}
     server = ServedTesk(data_root / "data", custom=custom, runtime=runtime).start()
     try:
         running = [post(server, LONG, image), post(server, LONG, image)]
@@ -102,8 +103,9 @@ def crash_and_recover(data_root: Path, runtime: str, image: str) -> None:
         )
         for task_id in running:
             document = task(restarted, task_id)
-            assert document["state"] == "SYSTEM_ERROR"
-            assert document["logs"][0]["system_logs"], document
+            assert document["state"] == "PREEMPTED"
+            assert len(document["logs"]) == 1
+            assert "TESK stopped while the task was running" in document["logs"][0]["system_logs"]
         for index, task_id in enumerate(queued):
             document = task(restarted, task_id)
             assert document["state"] == "COMPLETE", document
@@ -137,6 +139,53 @@ def test_kill_9_while_tasks_run_then_restart(data_root: Path) -> None:
 @pytest.mark.skipif(PODMAN_IMAGE is None, reason="TESK_TEST_PODMAN_IMAGE not set")
 def test_kill_9_with_podman_leaves_no_container(data_root: Path) -> None:
     crash_and_recover(data_root, "podman", PODMAN_IMAGE or "")
+
+
+def test_a_task_whose_server_was_killed_runs_again_as_a_new_attempt(data_root: Path) -> None:
+    # The executor waits for a gate outside the data dir (sandboxes see the host read-only): the
+    # first attempt dies waiting with the server; the second, run after the restart, gets through.
+    gate = data_root / "gate"
+    script = f"until [ -e {gate} ]; do sleep 0.05; done; echo through"
+    server = ServedTesk(data_root / "data").start()
+    try:
+        task_id = post(server, script)
+        wait_for(lambda: task(server, task_id)["state"] == "RUNNING", 60, "a RUNNING task")
+        wait_for(lambda: sandboxes(str(gate)), 30, "its executor")
+    finally:
+        server.kill()
+    gate.touch()
+
+    restarted = ServedTesk(data_root / "data").start()
+    try:
+        wait_for(lambda: task(restarted, task_id)["state"] in TERMINAL, 120, "the task to end")
+        document = task(restarted, task_id)
+        basic = requests.get(f"{restarted.url}/tasks/{task_id}?view=BASIC", timeout=30).json()
+        legacy = requests.get(
+            f"{restarted.url.replace('/ga4gh/tes/v1', '/v1')}/tasks/{task_id}?view=FULL",
+            timeout=30,
+        )
+    finally:
+        restarted.stop()
+
+    assert document["state"] == "COMPLETE", document
+    first, second = document["logs"]
+    assert first["system_logs"] == [
+        "TESK stopped while the task was running",
+        "attempt 1 lost its capacity (TESK stopped while the task was running); "
+        "retried as attempt 2",
+    ]
+    assert first["logs"] == []  # the executor never ended
+    assert second["logs"][0]["stdout"] == "through\n"
+    # Each attempt has its own usage figures; the second was queued for longer.
+    for log in (first, second):
+        assert float(log["metadata"]["usage.wall_seconds"]) >= 0
+    assert float(second["metadata"]["usage.queued_seconds"]) > float(
+        first["metadata"]["usage.queued_seconds"]
+    )
+    assert len(basic["logs"]) == 2
+    assert all("system_logs" not in log for log in basic["logs"])
+    assert legacy.status_code == 200, legacy.text
+    assert len(legacy.json()["logs"]) == 2
 
 
 def test_an_unreachable_store_stops_start_up_with_a_message(data_root: Path) -> None:

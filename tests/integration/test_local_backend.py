@@ -22,7 +22,7 @@ from tesk.backends.base import BackendError
 from tesk.backends.local import LocalBackend, LocalRunner
 from tesk.backends.local.runner import STOPPED_REASON
 from tesk.backends.local.serving import data_dir_of, runner_id
-from tesk.config import CustomConfig, LimitsConfig, LocalConfig
+from tesk.config import CustomConfig, LimitsConfig, LocalConfig, RetriesConfig
 from tesk.store.base import TaskRecord
 from tesk.tes.models import Executor, FileType, Input, Output, Resources, Task, TaskLog, timestamp
 from tesk.tes.progress import Progress
@@ -63,9 +63,15 @@ class Harness:
         self.store = MemoryStore()
         self.backends: list[LocalBackend] = []
 
+    max_attempts = 3
+
     def config(self, **local: object) -> CustomConfig:
         settings: dict[str, object] = {"runtime": "bwrap", **local}
-        return CustomConfig(data_dir=self.data_root, local=LocalConfig(**settings))  # type: ignore[arg-type]
+        return CustomConfig(
+            data_dir=self.data_root,
+            local=LocalConfig(**settings),  # type: ignore[arg-type]
+            retries=RetriesConfig(max_attempts=self.max_attempts),
+        )
 
     def backend(self, *, start: bool = True, poll: float = 1.0, **local: object) -> LocalBackend:
         """The serving process's backend, holding the runner (started unless `start` is False)."""
@@ -281,9 +287,15 @@ def test_restart_settles_what_a_dead_runner_left(harness: Harness) -> None:
 
     harness.backend()
 
-    failed = harness.wait(running, {State.SYSTEM_ERROR})
-    assert failed.log is not None
-    assert STOPPED_REASON in (failed.log.system_logs or [])
+    # The attempt the dead runner held lost its capacity: it runs again as attempt 2.
+    retried = harness.wait(running, {State.COMPLETE})
+    assert len(retried.attempts) == 1
+    assert retried.attempts[0].system_logs == [
+        STOPPED_REASON,
+        f"attempt 1 lost its capacity ({STOPPED_REASON}); retried as attempt 2",
+    ]
+    assert retried.log is not None
+    assert retried.log.logs[0].stdout == "hi\n"
     harness.wait(canceling, {State.CANCELED})
     harness.wait(queued, {State.COMPLETE})
     assert harness.state(elsewhere) == State.RUNNING
@@ -314,7 +326,21 @@ def test_concurrency_is_bounded(harness: Harness) -> None:
     harness.wait(ids[2], {State.COMPLETE})
 
 
-def test_stop_ends_running_tasks_as_system_error(harness: Harness) -> None:
+def test_a_restart_without_attempts_left_ends_the_task_preempted(harness: Harness) -> None:
+    harness.max_attempts = 1
+    record = harness.record("echo hi")
+    harness.store.create(record)
+    harness.store.update(record.id, Progress(State.RUNNING), worker=harness.runner_id)
+
+    harness.backend()
+
+    ended = harness.wait(record.id, {State.PREEMPTED})
+    assert ended.attempts == ()
+    assert ended.log is not None
+    assert ended.log.system_logs == [STOPPED_REASON]
+
+
+def test_stop_queues_running_tasks_again_as_a_new_attempt(harness: Harness) -> None:
     backend = harness.backend(start=False)
     backend.start()
     marker = f"tesk-stop-{uuid.uuid4().hex}"
@@ -326,9 +352,11 @@ def test_stop_ends_running_tasks_as_system_error(harness: Harness) -> None:
 
     record = harness.store.get(task_id)
     assert record is not None
-    assert record.state == State.SYSTEM_ERROR
-    assert record.log is not None
-    assert STOPPED_REASON in (record.log.system_logs or [])
+    assert record.state == State.QUEUED
+    assert record.log is None
+    assert record.worker is None
+    assert len(record.attempts) == 1
+    assert STOPPED_REASON in (record.attempts[0].system_logs or [])
     assert eventually(lambda: processes_with(marker) == [])
     # The data dir is free for the next runner.
     harness.backend()

@@ -15,9 +15,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tesk.backends.kubernetes import KubernetesBackend
-from tesk.config import CustomConfig, FilerConfig, KubernetesConfig, LimitsConfig, ServiceInfoConfig
+from tesk.config import (
+    CustomConfig,
+    FilerConfig,
+    KubernetesConfig,
+    LimitsConfig,
+    RetriesConfig,
+    ServiceInfoConfig,
+)
 from tesk.service import TesService
 from tesk.store.base import TaskRecord, TaskStore
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State, is_terminal
 from tests.fakes.memory_store import MemoryStore
 from tests.k8s.realcluster import (
@@ -98,6 +106,7 @@ def make_service(store: TaskStore, backend: KubernetesBackend, config: CustomCon
         started_at=datetime.now(UTC),
         check_url=lambda _url, _for_output: None,
         storage=lambda: [],
+        retries=RetryPolicy(**config.retries.model_dump()),
     )
 
 
@@ -109,6 +118,7 @@ def deployment(
     start: bool = True,
     filer: FilerConfig | None = None,
     log_tail_bytes: int = 64 * 1024,
+    retries: RetriesConfig | None = None,
     **k8s: Any,
 ) -> Iterator[Deployment]:
     config = CustomConfig(
@@ -116,6 +126,7 @@ def deployment(
         kubernetes=k8s_config(cluster, **k8s),
         filer=filer or FilerConfig(),
         limits=LimitsConfig(log_tail_bytes=log_tail_bytes),
+        retries=retries or RetriesConfig(),
     )
     store = store or MemoryStore()
     backend = KubernetesBackend(config, store)

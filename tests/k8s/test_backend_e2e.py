@@ -204,7 +204,8 @@ def test_an_oom_killed_executor_is_an_executor_error_with_the_reason(env: Deploy
 
 
 def test_an_evicted_executor_is_preempted(env: Deployment, cluster: TestCluster) -> None:
-    task_id = env.submit(task(["sleep", "60"]))
+    one_attempt = {"backend_parameters": {"max_attempts": "1"}}
+    task_id = env.submit(task(["sleep", "60"], resources=one_attempt))
     executor = names.TaskNames(task_id).executor_pod(0)
     env.wait_state(task_id, lambda s: s == State.RUNNING)
     cluster.wait_for(

@@ -1,7 +1,8 @@
 """Faults, injected for real on the test cluster: the API server restarted mid-task, the
 connections from the pods to the API server reset, the taskmaster evicted, the node drained,
 the node's heartbeats stopped, a quota that refuses the volume, no default StorageClass. Each
-test restores the cluster before it ends."""
+test restores the cluster before it ends. A task that must end PREEMPTED asks for one attempt
+(`max_attempts`); with attempts left, an eviction is retried as a new attempt."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.k8s.cluster.layout import NODE_NAME
 from tests.k8s.realcluster import TestCluster
 
 TASKMASTERS = f"{names.LABEL_COMPONENT}={names.COMPONENT_TASKMASTER}"
+ONE_ATTEMPT = {"backend_parameters": {"max_attempts": "1"}}
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 
@@ -89,15 +91,11 @@ def test_an_evicted_taskmaster_is_replaced_and_the_task_completes(
     assert first["metadata"]["name"] not in names_seen  # type: ignore[index]
 
 
-def test_a_drained_node_preempts_the_task_and_never_cancels_it(
-    env: Deployment, cluster: TestCluster
-) -> None:
-    task_id = env.submit(task(["sleep", "60"]))
+def drain(cluster: TestCluster, task_id: str) -> None:
+    """`kubectl drain`: cordon the node, then evict every pod of the task through the Eviction
+    API; the node comes back (uncordoned) once its pods are gone, as after maintenance."""
     executor = names.TaskNames(task_id).executor_pod(0)
-    cluster.wait_for(lambda: running_pod(cluster, executor))
     node_path = f"/api/v1/nodes/{NODE_NAME}"
-    # `kubectl drain`: cordon the node, then evict every pod on it through the Eviction API;
-    # the node comes back (uncordoned) once its pods are gone, as after maintenance.
     selector = f"{names.LABEL_TASK}={task_id}"
     cluster.cluster.request("PATCH_MERGE", node_path, {"spec": {"unschedulable": True}})
     try:
@@ -106,18 +104,60 @@ def test_a_drained_node_preempts_the_task_and_never_cancels_it(
         cluster.wait_for(lambda: cluster.get("pods", executor) is None, timeout=90)
     finally:
         cluster.cluster.request("PATCH_MERGE", node_path, {"spec": {"unschedulable": False}})
+
+
+def test_a_drained_node_preempts_the_task_and_never_cancels_it(
+    env: Deployment, cluster: TestCluster
+) -> None:
+    task_id = env.submit(task(["sleep", "60"], resources=ONE_ATTEMPT))
+    executor = names.TaskNames(task_id).executor_pod(0)
+    cluster.wait_for(lambda: running_pod(cluster, executor))
+    drain(cluster, task_id)
     record = env.wait_state(task_id, timeout=120)
     logs = system_logs(env, task_id)
     assert record.state == State.PREEMPTED, logs
     assert "EvictionByEvictionAPI" in logs or "is gone" in logs, logs
     assert record.log is not None
     assert record.log.logs == []  # the command was not run a second time
+    assert record.attempts == ()
+
+
+def test_a_drained_node_retries_the_task_as_a_new_attempt_that_completes(
+    env: Deployment, cluster: TestCluster
+) -> None:
+    task_id = env.submit(task(["sh", "-c", "sleep 8; echo second"]))
+    first = names.TaskNames(task_id)
+    cluster.wait_for(lambda: running_pod(cluster, first.executor_pod(0)))
+    drain(cluster, task_id)
+    record = env.wait_state(task_id, timeout=180)
+
+    assert record.state == State.COMPLETE, (system_logs(env, task_id), record.attempts)
+    [lost] = record.attempts
+    assert lost.logs == []
+    note = (lost.system_logs or [])[-1]
+    assert note.startswith("attempt 1 lost its capacity ("), lost.system_logs
+    assert note.endswith("; retried as attempt 2"), lost.system_logs
+    assert "EvictionByEvictionAPI" in note or "is gone" in note, note
+    assert record.log is not None
+    assert record.log.logs[0].stdout == "second\n"
+    for log in (lost, record.log):
+        assert "usage.wall_seconds" in (log.metadata or {})
+    # GetTask serves both attempts, in order.
+    full = env.service.get(task_id, "FULL")
+    assert [len(log["logs"]) for log in full["logs"]] == [0, 1]
+    # The first attempt's Job went with everything it owned; the second ran under its own.
+    second = names.TaskNames(task_id, 2)
+    cluster.wait_for(lambda: cluster.get("jobs", first.job) is None, timeout=60)
+    assert cluster.get("configmaps", first.status_configmap) is None
+    job = cluster.get("jobs", second.job)
+    assert job is not None
+    assert job["metadata"]["labels"][names.LABEL_ATTEMPT] == "2"
 
 
 def test_a_lost_node_preempts_its_task_and_a_cancel_still_ends(
     env: Deployment, cluster: TestCluster
 ) -> None:
-    lost = env.submit(task(["sleep", "300"]))
+    lost = env.submit(task(["sleep", "300"], resources=ONE_ATTEMPT))
     cancelled = env.submit(task(["sleep", "300"]))
     for task_id in (lost, cancelled):
         pod = names.TaskNames(task_id).executor_pod(0)

@@ -15,13 +15,16 @@ from tesk.store.base import Cursor, TaskRecord
 from tesk.tes.errors import InvalidRequest, ServiceUnavailable, TaskNotFound
 from tesk.tes.models import timestamp
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
 from tests.unit.api.support import FlakyStore, UrlChecks, task_body
 
 
 def make_service(
-    store: FlakyStore | None = None, backend: FakeBackend | None = None
+    store: FlakyStore | None = None,
+    backend: FakeBackend | None = None,
+    retries: RetryPolicy | None = None,
 ) -> tuple[TesService, FlakyStore, FakeBackend, UrlChecks]:
     store = store or FlakyStore()
     backend = backend or FakeBackend()
@@ -36,6 +39,7 @@ def make_service(
         started_at=datetime(2026, 1, 1, tzinfo=UTC),
         check_url=urls,
         storage=lambda: ["s3://"],
+        retries=retries,
     )
     return service, store, backend, urls
 
@@ -107,6 +111,22 @@ def test_backend_parameters_with_the_same_key_in_two_cases_are_refused() -> None
     with pytest.raises(InvalidRequest, match="case-insensitive"):
         service.create(body)
     assert store.find(set(State)) == []
+
+
+def test_max_attempts_is_kept_up_to_the_configured_bound() -> None:
+    service, store, _, _ = make_service(retries=RetryPolicy(max_attempts=3))
+    kept = service.create(task_body(resources={"backend_parameters": {"Max_Attempts": "2"}}))
+    record = store.get(kept)
+    assert record is not None
+    assert record.task.resources is not None
+    assert record.task.resources.backend_parameters == {"max_attempts": "2"}
+    assert record.log is None  # no warning: the parameter is supported
+
+    for value, problem in (("4", "from 1 to 3 .retries.max_attempts."), ("0", "whole number")):
+        body = task_body(resources={"backend_parameters": {"max_attempts": value}})
+        with pytest.raises(InvalidRequest, match=f"backend_parameters: max_attempts: .*{problem}"):
+            service.create(body)
+    assert len(store.find(set(State))) == 1
 
 
 class RacingStore(FlakyStore):
@@ -206,7 +226,8 @@ def test_service_info_leaves_out_unset_fields() -> None:
     assert "contactUrl" not in info
     assert info["version"] == "1.2.3"
     assert info["storage"] == ["s3://"]
-    assert info["tesResources_backend_parameters"] == ["a", "b"]
+    # max_attempts is every backend's: the retry policy reads it.
+    assert info["tesResources_backend_parameters"] == ["a", "b", "max_attempts"]
     assert service.legacy_service_info()["storage"] == ["s3://"]
 
 

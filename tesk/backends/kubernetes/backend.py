@@ -27,6 +27,7 @@ from tesk.config import CustomConfig
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Executor, Task
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,10 @@ class KubernetesBackend:
             self._reconciler.wake()
 
     def cancel(self, task_id: str, previous_state: State) -> None:
+        record = self._store.get(task_id)
+        attempt = record.attempt if record is not None else 1
         try:
-            deleted = self.jobs.delete(task_id)
+            deleted = self.jobs.delete(task_id, attempt)
         except ApiException as exc:
             raise BackendError(f"the task's Job could not be deleted: {describe(exc)}") from None
         if not deleted:
@@ -107,7 +110,12 @@ class KubernetesBackend:
                     worker=f"kubernetes:{self._k8s.namespace}/{self._k8s.instance}",
                 )
             self._reconciler = Reconciler(
-                self.kube, self._k8s, self._store, self.jobs, dispatcher=dispatcher
+                self.kube,
+                self._k8s,
+                self._store,
+                self.jobs,
+                dispatcher=dispatcher,
+                retries=RetryPolicy(**self._config.retries.model_dump()),
             )
         return self._reconciler
 

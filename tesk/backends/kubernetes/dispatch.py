@@ -59,7 +59,7 @@ class Dispatcher:
             logger.warning("task %s: %s", record.id, reason)
             self._store.update(
                 record.id,
-                Progress(State.SYSTEM_ERROR, system_logs=(reason,)),
+                Progress(State.SYSTEM_ERROR, system_logs=(reason,), attempt=record.attempt),
                 expected={State.INITIALIZING},
             )
             return False

@@ -41,6 +41,7 @@ class JobRef:
 
     name: str
     uid: str
+    attempt: int = 1
 
 
 def owner_references(job: JobRef) -> list[Obj]:
@@ -59,12 +60,19 @@ def owner_references(job: JobRef) -> list[Obj]:
 
 
 def _metadata(
-    config: KubernetesConfig, name: str, component: str, task_id: str, job: JobRef | None
+    config: KubernetesConfig,
+    name: str,
+    component: str,
+    task_id: str,
+    job: JobRef | None,
+    attempt: int | None = None,
 ) -> Obj:
+    if attempt is None and job is not None:
+        attempt = job.attempt
     metadata: Obj = {
         "name": name,
         "namespace": config.namespace,
-        "labels": names.labels(config.instance, component, task_id),
+        "labels": names.labels(config.instance, component, task_id, attempt),
     }
     if job is not None:
         metadata["ownerReferences"] = owner_references(job)
@@ -74,9 +82,12 @@ def _metadata(
 # -- created by the API -------------------------------------------------------------------------
 
 
-def taskmaster_job(config: KubernetesConfig, task_id: str, log_format: str = "text") -> Obj:
-    tn = names.TaskNames(task_id)
-    pod_labels = names.labels(config.instance, names.COMPONENT_TASKMASTER, task_id)
+def taskmaster_job(
+    config: KubernetesConfig, task_id: str, log_format: str = "text", attempt: int = 1
+) -> Obj:
+    """The taskmaster Job of one attempt of a task."""
+    tn = names.TaskNames(task_id, attempt)
+    pod_labels = names.labels(config.instance, names.COMPONENT_TASKMASTER, task_id, attempt)
     pod: Obj = {
         "serviceAccountName": config.taskmaster_service_account,
         "restartPolicy": "Never",
@@ -114,7 +125,7 @@ def taskmaster_job(config: KubernetesConfig, task_id: str, log_format: str = "te
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _metadata(config, tn.job, names.COMPONENT_TASKMASTER, task_id, None),
+        "metadata": _metadata(config, tn.job, names.COMPONENT_TASKMASTER, task_id, None, attempt),
         "spec": {
             # The taskmaster runs once: a second one would run the user's commands again.
             "backoffLimit": 0,
@@ -137,7 +148,7 @@ def taskmaster_job(config: KubernetesConfig, task_id: str, log_format: str = "te
 def task_configmap(
     config: KubernetesConfig, task_id: str, job: JobRef, files: dict[str, str]
 ) -> Obj:
-    tn = names.TaskNames(task_id)
+    tn = names.TaskNames(task_id, job.attempt)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -153,7 +164,7 @@ def task_configmap(
 
 
 def status_configmap(config: KubernetesConfig, task_id: str, job: JobRef, snapshot: str) -> Obj:
-    tn = names.TaskNames(task_id)
+    tn = names.TaskNames(task_id, job.attempt)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -176,7 +187,11 @@ def volume_claim(config: KubernetesConfig, task: Task, job: JobRef) -> Obj:
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": _metadata(
-            config, names.TaskNames(task_id).volume, names.COMPONENT_VOLUME, task_id, job
+            config,
+            names.TaskNames(task_id, job.attempt).volume,
+            names.COMPONENT_VOLUME,
+            task_id,
+            job,
         ),
         "spec": spec,
     }
@@ -194,7 +209,7 @@ def filer_pod(
     log_format: str = "text",
 ) -> Obj:
     task_id = task.id or ""
-    tn = names.TaskNames(task_id)
+    tn = names.TaskNames(task_id, job.attempt)
     command = [
         "tesk",
         "filer",
@@ -281,7 +296,7 @@ def executor_pod(
     marker: str,
 ) -> Obj:
     task_id = task.id or ""
-    tn = names.TaskNames(task_id)
+    tn = names.TaskNames(task_id, job.attempt)
     command = wrapped_command(
         config.executor.shell, executor.command, executor_streams(executor), tail_bytes, marker
     )

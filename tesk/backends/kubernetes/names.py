@@ -1,8 +1,11 @@
 """Names and labels of everything a task creates in the cluster.
 
-Every name derives from the task id, so each object of a task can be found (and created again
-idempotently) without listing anything. Task ids are UUIDs: lower case, 36 characters, so every
-name stays a valid DNS label of at most 63 characters.
+Every name derives from the task id and the attempt, so each object of a task can be found (and
+created again idempotently) without listing anything. Task ids are UUIDs: lower case, 36
+characters, so every name stays a valid DNS label of at most 63 characters. Each attempt of a
+task has a taskmaster Job of its own, and everything it owns is named after that Job: a late
+status of an earlier attempt can never be taken for the current one's. The first attempt keeps
+the names TESK gave before it retried attempts.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_PART_OF = "app.kubernetes.io/part-of"
 LABEL_TASK = "tesk.io/task-id"
+LABEL_ATTEMPT = "tesk.io/attempt"
 
 COMPONENT_TASKMASTER = "taskmaster"
 COMPONENT_TASK_DOCUMENT = "task-document"
@@ -36,10 +40,13 @@ PROGRESS_KEY = "progress.json"
 @dataclass(frozen=True)
 class TaskNames:
     task_id: str
+    attempt: int = 1
 
     @property
     def job(self) -> str:
-        return PREFIX + self.task_id
+        if self.attempt == 1:
+            return PREFIX + self.task_id
+        return f"{PREFIX}{self.task_id}-a{self.attempt}"
 
     @property
     def task_configmap(self) -> str:
@@ -60,7 +67,9 @@ class TaskNames:
         return f"{self.job}-ex-{index}"
 
 
-def labels(instance: str, component: str, task_id: str | None = None) -> dict[str, str]:
+def labels(
+    instance: str, component: str, task_id: str | None = None, attempt: int | None = None
+) -> dict[str, str]:
     found = {
         LABEL_NAME: "tesk",
         LABEL_INSTANCE: instance,
@@ -70,7 +79,15 @@ def labels(instance: str, component: str, task_id: str | None = None) -> dict[st
     }
     if task_id is not None:
         found[LABEL_TASK] = task_id
+    if attempt is not None:
+        found[LABEL_ATTEMPT] = str(attempt)
     return found
+
+
+def attempt_of(labels: dict[str, str]) -> int:
+    """The attempt an object's labels name (1 for objects made before attempts were labelled)."""
+    value = labels.get(LABEL_ATTEMPT, "1")
+    return int(value) if value.isdigit() and int(value) >= 1 else 1
 
 
 def selector(instance: str, component: str, task_id: str | None = None) -> str:

@@ -20,7 +20,7 @@ from tesk.backends.kubernetes.status import Phase
 from tesk.backends.kubernetes.streams import new_marker, split_tails, split_usage
 from tesk.config import KubernetesConfig
 from tesk.engine.cancellation import Cancellation
-from tesk.engine.runtime import ExecutorResult, Preempted, RuntimeFailure
+from tesk.engine.runtime import CapacityLost, ExecutorResult, RuntimeFailure
 from tesk.engine.stages import InputsStaged, OutputsStaged, StageError
 from tesk.filer.stage import FORMAT, Direction, stage_result
 from tesk.tes.models import Executor, Resources, Task, timestamp
@@ -129,7 +129,7 @@ class KubernetesRuntime:
         )
         name = manifest["metadata"]["name"]
         if index < self._started_executors and not self._pods.exists(name):
-            raise Preempted(
+            raise CapacityLost(
                 f"executor {index}: its pod {name} is gone (evicted or deleted with the "
                 "taskmaster that started it); the command is not run a second time"
             )
@@ -163,7 +163,7 @@ class KubernetesRuntime:
             raise RuntimeFailure(f"following {what} failed: {describe_error(exc)}") from None
         outcome = run.outcome
         if outcome.phase is Phase.PREEMPTED:
-            raise Preempted(f"{what}: {outcome.reason}")
+            raise CapacityLost(f"{what}: {outcome.reason}")
         if outcome.phase is Phase.FAILED:
             raise RuntimeFailure(f"{what}: {outcome.reason}")
         return run

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tesk.tes.models import FileType, TaskLog
-from tesk.tes.progress import Progress
+from tesk.tes.progress import AttemptFailure, Cause, Progress
 from tesk.tes.states import State
 
 FORMAT = 1
@@ -50,11 +50,19 @@ def decode(text: str) -> Progress:
             raise SnapshotError(f"not a format {FORMAT} snapshot")
         log = document.get("log")
         types = document.get("input_types")
+        attempt = document.get("attempt")
+        failure = document.get("failure")
         return Progress(
             state=State(document["state"]),
             seq=int(document["seq"]),
             log=TaskLog.model_validate(log) if log is not None else None,
             input_types=tuple(FileType(t) for t in types) if types is not None else None,
+            attempt=int(attempt) if attempt is not None else None,
+            failure=(
+                AttemptFailure(Cause(failure["cause"]), str(failure["detail"]))
+                if failure is not None
+                else None
+            ),
         )
     except SnapshotError:
         raise
@@ -70,6 +78,13 @@ def _document(progress: Progress, log: TaskLog | None) -> dict[str, Any]:
         "log": log.dump() if log is not None else None,
         "input_types": (
             [t.value for t in progress.input_types] if progress.input_types is not None else None
+        ),
+        # Both absent from snapshots of taskmasters that knew no attempts: read as None.
+        "attempt": progress.attempt,
+        "failure": (
+            {"cause": progress.failure.cause.value, "detail": progress.failure.detail}
+            if progress.failure is not None
+            else None
         ),
     }
 

@@ -2,9 +2,9 @@
 
 - task.json: the TES task document as stored (also read by the filer pods);
 - filer.json: the filer's settings (FilerConfig);
-- taskmaster.json (format 2): the owning Job, the sequence number and log to continue from, the
-  Kubernetes settings, the task's placement (its backend_parameters, parsed once by the API), the
-  log tail size and the log format.
+- taskmaster.json (format 2): the owning Job, the attempt it runs, the sequence number and log
+  to continue from, the Kubernetes settings, the task's placement (its backend_parameters,
+  parsed once by the API), the log tail size and the log format.
 
 No credentials are ever written here: the filer gets them from Secrets.
 """
@@ -45,6 +45,7 @@ class TaskmasterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: int = FORMAT
     job: _JobModel
+    attempt: int = 1
     first_seq: int
     initial_log: TaskLog | None = None
     kubernetes: KubernetesConfig
@@ -56,7 +57,7 @@ class TaskmasterSettings(BaseModel):
 
     @property
     def job_ref(self) -> JobRef:
-        return JobRef(self.job.name, self.job.uid)
+        return JobRef(self.job.name, self.job.uid, self.attempt)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def files_for(
         placement = replace(placement, max_runtime_s=max_runtime_s)
     settings = TaskmasterSettings(
         job=_JobModel(name=job.name, uid=job.uid),
+        attempt=record.attempt,
         first_seq=record.seq + 1,
         initial_log=record.log,
         # The taskmaster runs in the cluster: in-cluster credentials, never the API's kubeconfig.

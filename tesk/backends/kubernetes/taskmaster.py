@@ -92,6 +92,7 @@ def main(task_dir: Path) -> int:
             never_cancelled,
             initial_log=settings.initial_log,
             first_seq=first_seq,
+            attempt=settings.attempt,
             prices=Prices(**settings.prices.model_dump()),
             final_report_backoff_s=FINAL_REPORT_BACKOFF_S,
         )

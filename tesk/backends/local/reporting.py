@@ -10,25 +10,36 @@ write. The final report is stored by the engine's own thread before the task's s
 failure reaches the engine, which retries it.
 
 A report the store refuses may mean the task was stored CANCELING meanwhile: then the task's
-cancellation is triggered, whichever thread stored the report.
+cancellation is triggered, whichever thread stored the report. Reports go through the retry
+policy: a final report that the store turned into a new attempt tells the runner, which claims
+the task again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from tesk.engine.cancellation import Cancellation
 from tesk.store.base import TaskStore
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy, retried
 from tesk.tes.states import State, is_terminal
 
 logger = logging.getLogger(__name__)
 
 
 class ProgressWriter:
-    def __init__(self, store: TaskStore) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        retries: RetryPolicy | None = None,
+        on_requeued: Callable[[str], None] = lambda task_id: None,
+    ) -> None:
         self._store = store
+        self._retries = retries
+        self._on_requeued = on_requeued
         self._pending: dict[str, tuple[Progress, Cancellation]] = {}
         self._changed = threading.Condition()
         self._stopping = False
@@ -84,7 +95,10 @@ class ProgressWriter:
                     )
 
     def _store_report(self, task_id: str, progress: Progress, cancel: Cancellation) -> None:
-        if self._store.update(task_id, progress) is not None:
+        updated = self._store.update(task_id, progress, retries=self._retries)
+        if updated is not None:
+            if retried(progress, updated.state):
+                self._on_requeued(task_id)
             return
         if not is_terminal(progress.state):
             current = self._store.get(task_id)

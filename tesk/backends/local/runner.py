@@ -21,12 +21,13 @@ from tesk.engine.runtime import Runtime
 from tesk.engine.usage import Prices
 from tesk.store.base import TaskRecord, TaskStore
 from tesk.tes.models import Task
-from tesk.tes.progress import Progress
+from tesk.tes.progress import AttemptFailure, Cause, Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import STARTED, State
 
 logger = logging.getLogger(__name__)
 
-STOPPED_REASON = "TESK stopped while the task was running; it was not restarted"
+STOPPED_REASON = "TESK stopped while the task was running"
 LOST_REASON = "the runner lost track of the task (its final state could not be stored)"
 
 _ENGINE_EXIT_WAIT_S = 30.0
@@ -61,6 +62,7 @@ class Runner:
         poll_interval_s: float = 1.0,
         orphan_check_s: float = 10.0,
         prices: Prices | None = None,
+        retries: RetryPolicy | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
@@ -71,9 +73,10 @@ class Runner:
         self._poll = poll_interval_s
         self._orphan_check = orphan_check_s
         self._prices = prices
+        self._retries = retries or RetryPolicy()
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
-        self._progress = ProgressWriter(store)
+        self._progress = ProgressWriter(store, self._retries, self.task_queued)
         # Set under _lock by whoever has news; read and reset by the loop thread.
         self._queued_hint = False
         self._cancel_hints: set[str] = set()
@@ -108,16 +111,30 @@ class Runner:
             return list(self._running)
 
     def recover(self) -> None:
-        """Settle the tasks a dead process of this runner held; QUEUED ones are simply claimed."""
+        """Settle the tasks a dead process of this runner held; QUEUED ones are simply claimed.
+
+        An attempt its runner took down with it lost its capacity: it is retried while the
+        task has attempts left, else the task ends PREEMPTED.
+        """
         for record in self._store.find(STARTED, worker=self.runner_id):
             logger.warning("task %s was left %s by a stopped runner", record.id, record.state)
-            self._store.update(
-                record.id,
-                Progress(State.SYSTEM_ERROR, system_logs=(STOPPED_REASON,)),
-                expected=STARTED,
-            )
+            self._lose(record)
         for record in self._store.find({State.CANCELING}, worker=self.runner_id):
             self._store.update(record.id, Progress(State.CANCELED), expected={State.CANCELING})
+
+    def _lose(self, record: TaskRecord) -> None:
+        """End the attempt of `record` that this runner cannot go on with: its capacity is lost."""
+        self._store.update(
+            record.id,
+            Progress(
+                State.PREEMPTED,
+                system_logs=(STOPPED_REASON,),
+                attempt=record.attempt,
+                failure=AttemptFailure(Cause.CAPACITY_LOST, STOPPED_REASON),
+            ),
+            expected=STARTED,
+            retries=self._retries,
+        )
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -177,7 +194,7 @@ class Runner:
                     continue
             self._store.update(
                 record.id,
-                Progress(State.SYSTEM_ERROR, system_logs=(LOST_REASON,)),
+                Progress(State.SYSTEM_ERROR, system_logs=(LOST_REASON,), attempt=record.attempt),
                 expected=STARTED,
             )
 
@@ -211,20 +228,26 @@ class Runner:
                 cancel,
                 initial_log=record.log,
                 first_seq=record.seq + 1,
+                attempt=record.attempt,
                 prices=self._prices,
             )
             engine.run()
         except Exception as exc:
             logger.exception("task %s could not be run", record.id)
+            reason = f"the task could not be started: {exc}"
             try:
                 self._store.update(
                     record.id,
                     Progress(
                         State.SYSTEM_ERROR,
-                        system_logs=(f"the task could not be started: {exc}",),
+                        system_logs=(reason,),
+                        attempt=record.attempt,
+                        failure=AttemptFailure(Cause.SYSTEM_ERROR, reason),
                     ),
                     expected=STARTED,
+                    retries=self._retries,
                 )
+                self.task_queued()
             except Exception:
                 logger.exception("task %s: storing its failure failed", record.id)
         finally:
@@ -235,8 +258,9 @@ class Runner:
     def stop(self, grace_s: float) -> None:
         """Take no more tasks; give running ones `grace_s` to finish, then stop them.
 
-        A stopped task ends SYSTEM_ERROR with the reason (it is never re-run); one that was being
-        cancelled ends CANCELED.
+        A stopped attempt lost its capacity: it is queued again as a new attempt (run when TESK
+        starts again) while the task has attempts left, else the task ends PREEMPTED with the
+        reason; a task that was being cancelled ends CANCELED.
         """
         self._stopping.set()
         self._wake.set()
@@ -249,11 +273,7 @@ class Runner:
             remaining = list(self._running.values())
         for entry in remaining:
             try:
-                self._store.update(
-                    entry.record.id,
-                    Progress(State.SYSTEM_ERROR, system_logs=(STOPPED_REASON,)),
-                    expected=STARTED,
-                )
+                self._lose(entry.record)
             except Exception:
                 logger.exception("task %s: storing its stop failed", entry.record.id)
             entry.cancel.cancel()

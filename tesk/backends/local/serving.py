@@ -35,6 +35,7 @@ from tesk.engine.usage import Prices
 from tesk.store.base import TaskStore
 from tesk.tes.limits import max_runtime
 from tesk.tes.models import Task
+from tesk.tes.retries import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class LocalRunner:
             max_concurrent=self._config.local.max_concurrent_tasks,
             poll_interval_s=self._poll,
             prices=Prices(**self._config.usage.prices.model_dump()),
+            retries=RetryPolicy(**self._config.retries.model_dump()),
         )
         # Listen first: a hint sent while the runner settles old tasks is then not lost.
         listener = Listener(self._address, lambda message: deliver(message, runner))

@@ -92,7 +92,7 @@ def test_service_info(app: App, schemas: SpecSchemas, base: str) -> None:
     info = response.get_json()
     schemas.check("tesServiceInfo", info)
     assert info["type"] == {"group": "org.ga4gh", "artifact": "tes", "version": "1.1.0"}
-    assert info["tesResources_backend_parameters"] == ["namespace", "queue"]
+    assert info["tesResources_backend_parameters"] == ["max_attempts", "namespace", "queue"]
     assert info["storage"] == ["file:///srv/data"]
     assert info["version"] == "9.9.9"
     assert info["createdAt"] == info["updatedAt"] == "2026-01-02T03:04:05.000000Z"
@@ -584,7 +584,7 @@ def test_unsupported_backend_parameters_are_dropped_with_a_warning(app: App) -> 
     full = get(api, task_id, "FULL")
     assert full["resources"] == {"backend_parameters": {"namespace": "lab"}}
     assert full["logs"][0]["system_logs"] == [
-        "backend_parameters: ignored unsupported key 'VmSize' (supported: namespace)"
+        "backend_parameters: ignored unsupported key 'VmSize' (supported: max_attempts, namespace)"
     ]
     assert "system_logs" not in get(api, task_id, "BASIC")["logs"][0]
     assert api.backend.submitted[0].task.resources is not None

@@ -65,7 +65,7 @@ def test_py_tes_1_1_parses_every_response(server: tuple[Api, str]) -> None:
     info = client.get_service_info()
     assert info.name == "TESK"
     assert info.type == {"group": "org.ga4gh", "artifact": "tes", "version": "1.1.0"}
-    assert info.tes_resources_backend_parameters == ["namespace"]
+    assert info.tes_resources_backend_parameters == ["max_attempts", "namespace"]
 
     task = tes.Task(
         name="py-tes",

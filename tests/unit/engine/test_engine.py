@@ -8,10 +8,10 @@ import pytest
 
 from tesk.engine.cancellation import Cancellation
 from tesk.engine.engine import TaskEngine
-from tesk.engine.runtime import Preempted
+from tesk.engine.runtime import CapacityLost, Preempted
 from tesk.engine.usage import ExecutorUsage, Prices
 from tesk.tes.models import Executor, FileType, OutputFileLog, Resources, Task, TaskLog
-from tesk.tes.progress import Progress
+from tesk.tes.progress import AttemptFailure, Cause, Progress
 from tesk.tes.states import State
 from tests.fakes.fake_runtime import BLOCK, FakeRuntime, Run, RuntimeFailure, StageError
 from tests.fakes.recording_reporter import RecordingReporter
@@ -218,6 +218,65 @@ def test_preemption_ends_the_task_preempted() -> None:
     assert "run_executor:2" not in runtime.calls
     assert reporter.folded.state == State.PREEMPTED
     assert "node lost" in system_logs(reporter.last)[0]
+
+
+def test_the_end_of_a_lost_attempt_says_why_for_the_retry_policy() -> None:
+    runtime = FakeRuntime(executors=[CapacityLost("pod ex-0 was evicted: node pressure")])
+    state, reporter = run(make_task(), runtime, attempt=2, first_seq=7)
+    assert state == State.PREEMPTED
+    assert {p.attempt for p in reporter.reports} == {2}
+    assert reporter.reports[0].seq == 7
+    assert reporter.last.failure == AttemptFailure(
+        Cause.CAPACITY_LOST, "pod ex-0 was evicted: node pressure"
+    )
+    assert all(p.failure is None for p in reporter.reports[:-1])
+
+
+def test_runtime_failures_say_so_and_other_endings_carry_no_failure() -> None:
+    _, failed = run(make_task(), FakeRuntime(executors=[RuntimeFailure("no such image")]))
+    assert failed.last.failure == AttemptFailure(Cause.SYSTEM_ERROR, "no such image")
+    for runtime in (
+        FakeRuntime(executors=[Run(exit_code=1)]),
+        FakeRuntime(inputs=StageError("404")),
+        FakeRuntime(),
+    ):
+        _, reporter = run(make_task(), runtime)
+        assert reporter.last.failure is None, reporter.last.state
+
+
+@pytest.mark.parametrize(
+    ("script", "phase", "state", "cause"),
+    [
+        (
+            {"inputs": CapacityLost("filer pod evicted")},
+            "staging inputs",
+            State.PREEMPTED,
+            Cause.CAPACITY_LOST,
+        ),
+        (
+            {"prepare_error": RuntimeFailure("no volume")},
+            "preparing the task volume",
+            State.SYSTEM_ERROR,
+            Cause.SYSTEM_ERROR,
+        ),
+        (
+            {"executors": [Run()], "outputs_raise": CapacityLost("node lost")},
+            "staging outputs",
+            State.PREEMPTED,
+            Cause.CAPACITY_LOST,
+        ),
+    ],
+)
+def test_capacity_lost_or_a_runtime_failure_in_any_phase_ends_the_attempt(
+    script: dict[str, object], phase: str, state: State, cause: Cause
+) -> None:
+    runtime = FakeRuntime(**script)  # type: ignore[arg-type]
+    ended, reporter = run(make_task(), runtime)
+    assert ended == state
+    assert reporter.last.failure is not None
+    assert reporter.last.failure.cause is cause
+    assert any(phase in line for line in system_logs(reporter.last))
+    assert runtime.calls[-1] == "cleanup"
 
 
 def test_executor_reason_and_runtime_notes_go_to_system_logs() -> None:

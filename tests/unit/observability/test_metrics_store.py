@@ -16,7 +16,8 @@ from tesk.observability.store import ObservedStore
 from tesk.observability.wiring import process_recorder
 from tesk.store.base import TaskRecord
 from tesk.tes.models import ExecutorLog, Task, TaskLog
-from tesk.tes.progress import Progress
+from tesk.tes.progress import AttemptFailure, Cause, Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State
 from tests.fakes.memory_store import MemoryStore
 
@@ -40,6 +41,9 @@ class RecordingRecorder:
 
     def task_ended(self, ended: TaskEnded) -> None:
         self._call("ended", ended)
+
+    def attempt_retried(self, reason: str) -> None:
+        self._call("retried", reason)
 
     def transferred(self, direction: Direction, scheme: str, files: int, size: int) -> None:
         self._call("transferred", (direction, scheme, files, size))
@@ -256,3 +260,45 @@ def test_queue_and_run_time_reach_prometheus_per_owner() -> None:
     recorder.task_ended(TaskEnded(state="CANCELED", owner="alice"))  # never ran: no run time
     grown = [after - old for after, old in zip(samples(), before, strict=True)]
     assert grown == [2, 40.0, 1, 2.5, 90.0, 3, 1]
+
+
+def test_a_retried_attempt_is_counted_by_reason_and_the_task_ends_once(
+    observed: tuple[ObservedStore, RecordingRecorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, recorder = observed
+    caplog.set_level(logging.INFO, "tesk.tasks")
+    policy = RetryPolicy(max_attempts=2)
+    lost = AttemptFailure(Cause.CAPACITY_LOST, "evicted")
+    store.create(record())
+    assert store.update("t1", Progress(State.RUNNING, seq=1, attempt=1, log=log(end=None)))
+    preempted = Progress(State.PREEMPTED, seq=2, attempt=1, log=log(), failure=lost)
+    requeued = store.update("t1", preempted, retries=policy)
+    assert requeued is not None
+    assert requeued.state == State.QUEUED
+    assert store.claim("w", 1)
+    assert store.update("t1", Progress(State.COMPLETE, seq=3, attempt=2, log=log(0)))
+
+    assert [name for name, _ in recorder.calls] == [
+        "created",
+        "started",
+        "retried",
+        "started",
+        "ended",
+    ]
+    assert recorder.calls[2] == ("retried", "capacity_lost")
+    assert ("WARNING", "RUNNING", "QUEUED") in transitions(caplog)
+    assert "retried as attempt 2" in caplog.text
+
+
+def test_retried_attempts_reach_prometheus() -> None:
+    recorder = process_recorder(MetricsConfig())
+    assert isinstance(recorder, prometheus.PrometheusRecorder)
+
+    def count() -> float:
+        labels = {"reason": "capacity_lost"}
+        found = recorder.registry.get_sample_value("tesk_task_attempts_retried_total", labels)
+        return found or 0.0
+
+    before = count()
+    recorder.attempt_retried("capacity_lost")
+    assert count() - before == 1

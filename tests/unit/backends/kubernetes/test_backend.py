@@ -46,6 +46,7 @@ def test_service_info_advertises_the_parameters() -> None:
     assert service.service_info()["tesResources_backend_parameters"] == [
         "gpu_count",
         "image_pull_secret",
+        "max_attempts",
         "max_runtime_seconds",
         "node_selector",
         "tolerations",

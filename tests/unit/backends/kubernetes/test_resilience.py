@@ -87,7 +87,7 @@ class Jobs:
     def __init__(self) -> None:
         self.deleted: list[tuple[str, str]] = []
 
-    def delete(self, task_id: str, propagation: str = "Foreground") -> bool:
+    def delete(self, task_id: str, attempt: int = 1, propagation: str = "Foreground") -> bool:
         self.deleted.append((task_id, propagation))
         return True
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tesk.backends.kubernetes import snapshot
+from tesk.backends.kubernetes import names, snapshot
 from tesk.tes.models import ExecutorLog, FileType, OutputFileLog, TaskLog
-from tesk.tes.progress import Progress
+from tesk.tes.progress import AttemptFailure, Cause, Progress
 from tesk.tes.states import State
 
 
@@ -83,3 +83,28 @@ def test_unreadable_snapshots_are_refused(text: str) -> None:
 def test_only_engine_snapshots_are_written() -> None:
     with pytest.raises(ValueError, match="sequence number"):
         snapshot.encode(Progress(State.CANCELED))
+
+
+def test_the_attempt_and_why_it_ended_travel_with_the_snapshot() -> None:
+    failure = AttemptFailure(Cause.CAPACITY_LOST, "executor 0: TerminationByKubelet: evicted")
+    progress = Progress(State.PREEMPTED, seq=4, log=TaskLog(), attempt=2, failure=failure)
+    assert snapshot.decode(snapshot.encode(progress)) == progress
+
+
+def test_a_snapshot_of_a_taskmaster_that_knew_no_attempts_names_none() -> None:
+    text = '{"format":1,"seq":3,"state":"RUNNING","log":null,"input_types":null}'
+    decoded = snapshot.decode(text)
+    assert (decoded.attempt, decoded.failure) == (None, None)
+
+
+def test_every_attempt_has_its_own_objects_and_the_first_keeps_the_old_names() -> None:
+    task_id = "0f6f6c9e-1b2c-4d5e-8f90-0123456789ab"
+    first, third = names.TaskNames(task_id), names.TaskNames(task_id, 3)
+    assert first.job == f"tesk-{task_id}"
+    assert third.job == f"tesk-{task_id}-a3"
+    assert third.status_configmap == f"tesk-{task_id}-a3-status"
+    assert third.volume != first.volume
+    assert max(len(third.executor_pod(999)), len(third.filer_pod("outputs"))) <= 63
+    labels = names.labels("tesk", names.COMPONENT_STATUS, task_id, 3)
+    assert names.attempt_of(labels) == 3
+    assert names.attempt_of({}) == 1

@@ -11,6 +11,7 @@ from tesk.engine.cancellation import Cancellation
 from tesk.store.base import TaskRecord
 from tesk.tes.models import Executor, Task, timestamp
 from tesk.tes.progress import Progress
+from tesk.tes.retries import RetryPolicy
 from tesk.tes.states import State
 from tests.fakes.memory_store import MemoryStore
 
@@ -31,11 +32,12 @@ class GatedStore(MemoryStore):
         *,
         expected: Collection[State] | None = None,
         worker: str | None = None,
+        retries: RetryPolicy | None = None,
     ) -> TaskRecord | None:
         self.writing.set()
         assert self.gate.wait(10)
         self.written.append(progress.seq)
-        return super().update(task_id, progress, expected=expected, worker=worker)
+        return super().update(task_id, progress, expected=expected, worker=worker, retries=retries)
 
 
 def stored(store: MemoryStore, state: State = State.INITIALIZING) -> str:
