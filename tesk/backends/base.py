@@ -66,9 +66,14 @@ class ComputeBackend(Protocol):
         """Raise ValueError naming the field when this backend could never run the task."""
 
     def executor_output(
-        self, task_id: str, index: int, executor: Executor, stream: OutputStream
+        self,
+        task_id: str,
+        index: int,
+        executor: Executor,
+        stream: OutputStream,
+        attempt: int = 1,
     ) -> ExecutorOutput | None:
-        """The live `stream` of executor `index` of a task (None: this backend has none to show;
+        """The live `stream` of executor `index` of the task's `attempt` (None: none to show;
         the API then serves the tail the ExecutorLog kept). Must not block for long: API workers
         call it for every request of an executor's output."""
 

@@ -96,7 +96,8 @@ class ExecutorOutputs:
                 "Range: not served with follow=true (a follower gets the whole output); ask "
                 "without follow for a part of what is there so far"
             )
-        source = self._backend.executor_output(documents.id, index, executor, stream)
+        attempt = len(documents.attempts or ()) + 1
+        source = self._backend.executor_output(documents.id, index, executor, stream, attempt)
         try:
             live = source is not None and source.available()
             ended = executor_ended(documents, index)

@@ -61,7 +61,12 @@ class FakeBackend:
             raise ValueError(self.refuse_task)
 
     def executor_output(
-        self, task_id: str, index: int, executor: Executor, stream: OutputStream
+        self,
+        task_id: str,
+        index: int,
+        executor: Executor,
+        stream: OutputStream,
+        attempt: int = 1,
     ) -> ExecutorOutput | None:
         if not self.live_outputs:
             return None

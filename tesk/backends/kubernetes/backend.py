@@ -90,12 +90,17 @@ class KubernetesBackend:
         admission.check_task(task)
 
     def executor_output(
-        self, task_id: str, index: int, executor: Executor, stream: OutputStream
+        self,
+        task_id: str,
+        index: int,
+        executor: Executor,
+        stream: OutputStream,
+        attempt: int = 1,
     ) -> ExecutorOutput | None:
         # The pod log carries stdout only (output.py): stderr is served from the kept tail.
         if stream != "stdout":
             return None
-        return PodLogOutput(self.kube, self._k8s.namespace, task_id, index)
+        return PodLogOutput(self.kube, self._k8s.namespace, task_id, index, attempt)
 
     # -- the serving process ------------------------------------------------------------------
 

@@ -30,16 +30,20 @@ BUFFER_BYTES = 1024 * 1024
 """Most bytes a follower's reader holds that the follow loop has not taken yet."""
 
 _READ_BYTES = 64 * 1024
+FOLLOW_READ_TIMEOUT_S = 3600
+NOT_SCHEDULED = 204  # what pods/log answers for a pod that no node runs yet
 
 
 class PodLogOutput:
     """ExecutorOutput of executor `index`'s stdout. `size()` reads the log once and keeps it
     for the `read`s of that request; without `size()` reads follow the log as it grows."""
 
-    def __init__(self, kube: Kube, namespace: str, task_id: str, index: int) -> None:
+    def __init__(
+        self, kube: Kube, namespace: str, task_id: str, index: int, attempt: int = 1
+    ) -> None:
         self._kube = kube
         self._namespace = namespace
-        self._task = names.TaskNames(task_id)
+        self._task = names.TaskNames(task_id, attempt)
         self._pod = self._task.executor_pod(index)
         self._index = index
         self._separator: bytes | None = None
@@ -86,7 +90,7 @@ class PodLogOutput:
     def _log_readable(self) -> bool:
         """Whether the executor container has started (its log can be read)."""
         try:
-            self._log(limit_bytes=1)
+            response = self._request(limit_bytes=1)
         except ApiException as exc:
             # 400: the container is still waiting to start; 404: no such pod (not yet, or gone).
             if exc.status not in (400, 404):
@@ -95,7 +99,8 @@ class PodLogOutput:
         except CALL_ERRORS as exc:
             logger.warning("reading the log of pod %s: %s", self._pod, describe_error(exc))
             return False
-        return True
+        # 204: the pod is not on a node yet (the API server has no kubelet to ask).
+        return int(response.status) != NOT_SCHEDULED
 
     def _read_whole(self) -> bytes:
         try:
@@ -106,7 +111,11 @@ class PodLogOutput:
         return _before(data, self._marker())
 
     def _log(self, **query: Any) -> bytes:
-        response = self._kube.core.read_namespaced_pod_log(
+        data: bytes = self._request(**query).data
+        return data
+
+    def _request(self, **query: Any) -> Any:
+        return self._kube.core.read_namespaced_pod_log(
             self._pod,
             self._namespace,
             container=manifests.EXECUTOR_CONTAINER,
@@ -114,8 +123,6 @@ class PodLogOutput:
             _request_timeout=CALL_TIMEOUT_S,
             **query,
         )
-        data: bytes = response.data
-        return data
 
     def _open_follow(self) -> Any:
         return self._kube.core.read_namespaced_pod_log(
@@ -124,8 +131,9 @@ class PodLogOutput:
             container=manifests.EXECUTOR_CONTAINER,
             follow=True,
             _preload_content=False,
-            # No read timeout: a quiet executor sends nothing for as long as it likes.
-            _request_timeout=(CALL_TIMEOUT_S[0], None),
+            # A quiet executor sends nothing for as long as it likes: past this the follow
+            # request ends and the next read opens another, skipping what was already served.
+            _request_timeout=(CALL_TIMEOUT_S[0], FOLLOW_READ_TIMEOUT_S),
         )
 
     def _marker(self) -> bytes | None:
@@ -203,7 +211,13 @@ class _Follower:
                 if self._stopped:
                     response.close()
                     return
-            for chunk in response.stream(_READ_BYTES, decode_content=False):
+            if int(response.status) == NOT_SCHEDULED:
+                # Not on a node (again?): no log to follow yet; the next read asks again.
+                with self._cond:
+                    self.failed = True
+                return
+            # read1: whatever has arrived, at once (stream() would wait for _READ_BYTES).
+            while chunk := response.read1(_READ_BYTES, decode_content=False):
                 pending += chunk
                 visible, ended = _split(pending, self._separator)
                 given, skip = self._give(bytes(pending[:visible]), skip)

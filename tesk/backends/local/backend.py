@@ -69,7 +69,12 @@ class LocalBackend:
         max_runtime(parameters)
 
     def executor_output(
-        self, task_id: str, index: int, executor: Executor, stream: OutputStream
+        self,
+        task_id: str,
+        index: int,
+        executor: Executor,
+        stream: OutputStream,
+        attempt: int = 1,
     ) -> ExecutorOutput | None:
         try:
             task_dir = self._data.task(task_id)

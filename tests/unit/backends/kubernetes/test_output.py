@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 from tesk.backends.kubernetes.output import _Follower, _split
 
@@ -13,12 +12,19 @@ SEPARATOR = b"\n--tesk-stderr-abc--\n"
 class FakeLog:
     """A follow=true log response that yields the given chunks."""
 
+    status = 200
+
     def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
+        self.chunks = list(chunks)
         self.closed = False
 
-    def stream(self, amount: int, decode_content: bool = False) -> Iterator[bytes]:
-        yield from self.chunks
+    def read1(self, amount: int, decode_content: bool = False) -> bytes:
+        """The next chunk as it "arrived" (b"": the log ended), never more than `amount`."""
+        if not self.chunks:
+            return b""
+        chunk = self.chunks.pop(0)
+        assert len(chunk) <= amount
+        return chunk
 
     def close(self) -> None:
         self.closed = True
@@ -55,3 +61,16 @@ def test_only_a_possible_start_of_the_marker_is_held_back() -> None:
     assert _split(bytearray(b"abc\nx"), SEPARATOR) == (5, False)
     assert _split(bytearray(b"abc" + SEPARATOR + b"tail"), SEPARATOR) == (3, True)
     assert _split(bytearray(b"abc"), None) == (3, False)
+
+
+def test_a_pod_not_on_a_node_yet_is_asked_again_not_taken_for_an_empty_log() -> None:
+    # pods/log answers 204 (and no body) while no node runs the pod.
+    unscheduled = FakeLog([])
+    unscheduled.status = 204
+    follower = _Follower(lambda: unscheduled, SEPARATOR, skip=0)
+    follower.start()
+    deadline = time.monotonic() + 10
+    while not (follower.failed or follower.done) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert follower.failed
+    assert not follower.done
