@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from tesk.backends.local import cgroups
 from tesk.backends.local.launcher import (
     ExecutorUser,
     LauncherUnavailable,
@@ -30,6 +31,7 @@ from tesk.backends.local.launcher import (
     last_lines,
     spawn,
 )
+from tesk.engine.usage import ExecutorUsage
 
 ENGINE_ERROR_EXIT = 125  # docker/podman: the engine failed (no such image, bad option...)
 
@@ -82,6 +84,9 @@ class ContainerLauncher:
         self._user = user
         self._log_driver = "passthrough" if engine == "podman" else "none"
         self._client_env = dict(os.environ)
+        # podman's cgroupfs manager as root: each container below a cgroup of TESK's that
+        # outlives it, so that its usage can be read (cgroups.py).
+        self.measures_usage = False
         if containers_conf is not None:
             self._client_env["CONTAINERS_CONF"] = str(containers_conf)
 
@@ -114,10 +119,15 @@ class ContainerLauncher:
                 result = self._client([*probe, "--rootfs", rootfs, "/tesk-probe"], timeout=60)
             if result.returncode == 127:
                 self._log_driver = driver
+                self.measures_usage = self._cgroupfs() and cgroups.usable()
                 return
             if b"log driver" not in result.stderr:
                 break
         raise LauncherUnavailable(f"podman cannot run containers here: {_message(result)}")
+
+    def _cgroupfs(self) -> bool:
+        result = self._client(["info", "--format", "{{.Host.CgroupManager}}"], timeout=60)
+        return result.returncode == 0 and result.stdout.decode().strip() == "cgroupfs"
 
     def _client(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
         try:
@@ -142,6 +152,8 @@ class ContainerLauncher:
         for key, value in sorted(spec.labels.items()):
             args += ["--label", f"{key}={value}"]
         args += ["--log-driver", self._log_driver]
+        if self.measures_usage:
+            args += ["--cgroup-parent", cgroups.ContainerCgroup(spec.name).parent]
         if spec.stdin is not None:
             args.append("--interactive")
         for bind in spec.binds:
@@ -212,13 +224,24 @@ class ContainerProcess:
             # The client may have been killed before it created the container: make sure no
             # container of this name runs on.
             self._launcher.remove(self._spec.name)
+        usage = self._usage()
         if returncode < 0:
             return Outcome(128 - returncode, reason=f"killed by signal {-returncode}")
         if returncode == ENGINE_ERROR_EXIT:
             lines = last_lines(self._spec.stderr, 3)
             message = " / ".join(lines) or f"{self._launcher.name} run failed"
             return Outcome(returncode, failure=message)
-        return Outcome(returncode)
+        return Outcome(returncode, usage=usage)
+
+    def _usage(self) -> ExecutorUsage | None:
+        """What the container used, read from its parent cgroup, which goes with it."""
+        if not self._launcher.measures_usage:
+            return None
+        cgroup = cgroups.ContainerCgroup(self._spec.name)
+        try:
+            return cgroup.usage()
+        finally:
+            cgroup.remove()
 
     def kill(self) -> None:
         self._killed = True
