@@ -118,4 +118,7 @@ def test_every_operation_is_exercised(app: Any) -> None:
         "POST /tasks",
         "GET /tasks/{id}",
         "POST /tasks/{id}:cancel",
+        # TESK's extensions (docs/api.md)
+        "GET /tasks/{id}/executors/{index}/stdout",
+        "GET /tasks/{id}/executors/{index}/stderr",
     }
