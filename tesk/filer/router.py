@@ -46,7 +46,9 @@ def check_url(url: str, config: FilerConfig, *, for_output: bool) -> None:
         )
     if scheme not in enabled:
         reason = (
-            "no file roots are configured" if scheme == "file" else "disabled in this deployment"
+            "off: no file roots are configured (filer.file_roots, TESK_FILE_ROOTS)"
+            if scheme == "file"
+            else "disabled in this deployment"
         )
         raise ValueError(f"{role} URL {redact(url)!r}: {scheme}:// transfers are {reason}")
     if scheme == "file":
