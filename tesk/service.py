@@ -204,7 +204,7 @@ class TesService:
         chosen = parse_view(view)
         with _store_available():
             found = self._store.read(task_id, with_documents=chosen is not View.MINIMAL)
-        if found is None or not _may_see(caller, found.owner):
+        if found is None or not may_see(caller, found.owner):
             raise TaskNotFound(task_id)
         return self._render(found, chosen, tes_1_0_client)
 
@@ -256,7 +256,7 @@ class TesService:
         with _store_available():
             for _ in range(_CANCEL_ATTEMPTS):
                 record = self._store.get(task_id)
-                if record is None or not _may_see(caller, record.owner):
+                if record is None or not may_see(caller, record.owner):
                     raise TaskNotFound(task_id)
                 if record.state not in ACTIVE:
                     return
@@ -328,7 +328,7 @@ class TesService:
         return render_document(view, task_id=found.id, state=state, task=found.task, log=log)
 
 
-def _may_see(caller: Identity | None, owner: str | None) -> bool:
+def may_see(caller: Identity | None, owner: str | None) -> bool:
     """Whether `caller` may see (and cancel) a task of `owner`: its owner, an admin, or anyone
     without auth.
 

@@ -127,7 +127,9 @@ class StoreUnavailable(Exception):
 
 class TaskStore(Protocol):
     def create(self, record: TaskRecord) -> None:
-        """Persist a new task and its first event. Raises StoreUnavailable when nothing could be written."""
+        """Persist a new task and its first event.
+
+        Raises StoreUnavailable when nothing could be written."""
 
     def get(self, task_id: str) -> TaskRecord | None: ...
 
