@@ -1,11 +1,11 @@
-"""Task events of the TaskStore contract, checked against every store (memory, SQLite, PostgreSQL)."""
+"""Task events of the TaskStore contract, checked against memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import threading
 
 from tesk.store.base import EventQuery, TaskStore
-from tesk.tes.events import EventKind, TaskEvent
+from tesk.tes.events import TaskEvent
 from tesk.tes.models import ExecutorLog, TaskLog
 from tesk.tes.progress import Progress
 from tesk.tes.states import State
@@ -50,7 +50,8 @@ def test_a_task_has_its_history_of_events_in_order(store: TaskStore) -> None:
     assert [e.id for e in found] == sorted(e.id for e in found)
     assert found[0].time_us == 1_700_000_000_000_000
     assert found[3].time_us == 1_767_225_600_000_000  # the executor's own start time
-    assert found[-1].terminal and not any(e.terminal for e in found[:-1])
+    assert found[-1].terminal
+    assert not any(e.terminal for e in found[:-1])
 
 
 def test_an_executor_log_that_appears_before_it_ends_gives_two_events(store: TaskStore) -> None:
