@@ -49,7 +49,7 @@ class EventWatcher:
         store: TaskStore,
         poll_interval_s: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,  # how long an id has been missing
     ) -> None:
         self._store = store
         self._interval = poll_interval_s
@@ -84,10 +84,10 @@ class EventWatcher:
 
     def horizon(self, timeout_s: float) -> int | None:
         """Every event up to this id is visible (None: not known within `timeout_s`)."""
-        deadline = self._clock() + timeout_s
+        deadline = time.monotonic() + timeout_s
         with self._condition:
             while self._horizon is None:
-                left = deadline - self._clock()
+                left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 self._condition.wait(left)
@@ -95,10 +95,10 @@ class EventWatcher:
 
     def wait(self, seen: int, timeout_s: float) -> int:
         """The horizon once it is above `seen`, or after `timeout_s` (then possibly `seen`)."""
-        deadline = self._clock() + timeout_s
+        deadline = time.monotonic() + timeout_s
         with self._condition:
             while self._horizon is None or self._horizon <= seen:
-                left = deadline - self._clock()
+                left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._condition.wait(left)
