@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ import pytest
 import requests
 
 from tesk.auth.users import User, hash_password, write_users
-from tests.integration.live_server import LiveServer, live_server
+from tests.integration.live_server import TESK, LiveServer, live_server
 
 Auth = tuple[str, str] | None
 ALICE = ("alice", "alice-pw")
@@ -337,3 +339,29 @@ def test_streams_beyond_the_workers_slots_are_503(tmp_path: Path) -> None:
         assert refused.headers["Retry-After"] == "5"
         assert ordinary.status_code == 200
         requests.post(f"{small.api}/tasks/{task_id}:cancel", timeout=10)
+
+
+def test_the_cli_follows_events_and_waits_on_them(server: LiveServer) -> None:
+    env = {**os.environ, "TESK_URL": server.url, "TESK_USER": "alice"}
+    env["TESK_PASSWORD"] = "alice-pw"
+    task_id = create(server, shell("sleep 1; exit 4"), ALICE)
+
+    waited = subprocess.run(
+        [TESK, "wait", "--interval", "60", task_id], env=env, capture_output=True, timeout=60
+    )
+    printed = subprocess.run(
+        [TESK, "events", task_id], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    # With a poll a minute, only the event stream can tell the end this soon.
+    assert waited.returncode == 3, waited.stderr
+    assert printed.returncode == 0, printed.stderr
+    what = [line.split("\t")[2] for line in printed.stdout.splitlines()]
+    assert what == [
+        "QUEUED",
+        "INITIALIZING",
+        "RUNNING",
+        "executor 0 started",
+        "executor 0 ended (exit code 4)",
+        "EXECUTOR_ERROR",
+    ]
