@@ -38,7 +38,11 @@ def attach_feed(app: Flask, feed: EventFeed) -> None:
 
 def GetTaskEvents(id: str, last_event_id: str | None = None) -> Response:
     after = _resume_after(last_event_id)
-    return _stream(_feed().task_events(id, current_caller(), after))
+    follower = _feed().task_events(id, current_caller(), after)
+    if follower is None:
+        # The task ended and every event was sent: 204 tells an EventSource not to reconnect.
+        return Response(status=204, headers=_HEADERS)
+    return _stream(follower)
 
 
 def ListEvents(

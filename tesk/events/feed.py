@@ -76,16 +76,27 @@ class EventFeed:
 
     def task_events(
         self, task_id: str, caller: Identity | None, last_event_id: int | None = None
-    ) -> Follower:
+    ) -> Follower | None:
         """The events of one task from its first (or after `last_event_id`), ending after its
-        final state. Raises TaskNotFound for an unknown task or one `caller` may not see."""
+        final state; None when the task ended and nothing is left after `last_event_id` (a
+        client reconnecting to a finished stream). Raises TaskNotFound for an unknown task or
+        one `caller` may not see."""
+        after = last_event_id or 0
         try:
             found = self._store.read(task_id, with_documents=False)
+            if found is None or not may_see(caller, found.owner):
+                raise TaskNotFound(task_id)
+            if found.state not in TERMINAL:
+                return self._follow_task(task_id, found.state, after)
+            # A finished task has all its events stored (the last one with its final state):
+            # they are read as they are, without waiting for the watcher.
+            rest = self._store.events(EventQuery(task_id=task_id, after=after, limit=10_000))
         except StoreUnavailable as exc:
             raise ServiceUnavailable(f"the task store is unavailable: {exc}") from exc
-        if found is None or not may_see(caller, found.owner):
-            raise TaskNotFound(task_id)
-        return self._follow_task(task_id, found.state, last_event_id or 0)
+        if not rest and after == 0:
+            # A task older than the events table: its state now is all there is to tell.
+            rest = [TaskEvent(0, task_id, EventKind.STATE, found.state, time.time_ns() // 1000)]
+        return _finished(rest) if rest else None
 
     def all_events(
         self, filters: EventFilters, caller: Identity | None, last_event_id: int | None = None
@@ -114,12 +125,10 @@ class EventFeed:
             if after == 0 and sent == 0 and not self._has_events(task_id):
                 # A task older than the events table: its state now is all there is to tell.
                 yield TaskEvent(0, task_id, EventKind.STATE, state, time.time_ns() // 1000)
-                if state in TERMINAL:
-                    return
             while True:
                 newer = yield from self._next_horizon(horizon, quiet)
                 if self._watcher.may_have_news(task_id, horizon):
-                    query = dataclasses.replace(query, after=horizon)
+                    query = dataclasses.replace(query, after=max(horizon, after))
                     _, ended = yield from self._read(query, newer, quiet)
                     if ended:
                         return
@@ -187,6 +196,10 @@ class EventFeed:
             return bool(self._store.events(EventQuery(task_id=task_id, limit=1)))
         except StoreUnavailable:
             return True  # say nothing rather than something untrue
+
+
+def _finished(events: list[TaskEvent]) -> Follower:
+    yield from events
 
 
 @dataclass

@@ -183,6 +183,27 @@ def test_last_event_id_resumes_after_that_event(server: LiveServer) -> None:
 
     assert [e.id for e in by_header] == [e.id for e in every[3:]]
     assert [e.id for e in by_query] == [e.id for e in every[3:]]
+    # After the final event nothing is left: 204 stops an EventSource from reconnecting.
+    done = requests.get(
+        f"{server.api}/tasks/{task_id}/events",
+        auth=ALICE,
+        headers={"Last-Event-ID": str(every[-1].id)},
+        timeout=10,
+    )
+    assert done.status_code == 204
+
+
+def test_resuming_a_running_task_gets_exactly_the_events_after_the_id(server: LiveServer) -> None:
+    task_id = create(server, shell("sleep 2"), ALICE)
+    with stream(server, f"/tasks/{task_id}/events", ALICE) as response:
+        first = take(response, 1)
+    assert first[0].what == ("state", "QUEUED")
+
+    rest = follow_task(server, task_id, ALICE, headers={"Last-Event-ID": str(first[0].id)})
+    every = follow_task(server, task_id, ALICE)
+
+    assert [e.id for e in rest] == [e.id for e in every[1:]]
+    assert rest[-1].what == ("state", "COMPLETE")
 
 
 def test_the_events_of_an_unknown_or_invisible_task_are_404(server: LiveServer) -> None:
