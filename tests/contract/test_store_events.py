@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 
+import sqlalchemy as sa
+
 from tesk.store.base import EventQuery, TaskStore
+from tesk.store.sql import SqlStore
 from tesk.tes.events import TaskEvent
 from tesk.tes.models import ExecutorLog, TaskLog
 from tesk.tes.progress import Progress
@@ -183,3 +186,20 @@ def test_concurrent_writers_all_get_their_events(open_store: OpenStore) -> None:
         mine = [e.state.value for e in every if e.task_id == f"t{number}"]
         assert mine == ["QUEUED", "INITIALIZING", "RUNNING", "COMPLETE"]
     assert stores[2].last_event_id() == max(e.id for e in every)
+
+
+def test_a_database_from_before_events_gets_the_table_when_opened(sql_url: sa.URL) -> None:
+    older = SqlStore(sql_url, pool_size=1)
+    older.create(make_record("old", 1))
+    with older._engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE task_events"))
+    older.close()
+
+    store = SqlStore(sql_url, pool_size=1)
+    try:
+        store.update("old", Progress(State.RUNNING))
+        assert summary(store.events(EventQuery(task_id="old"))) == [
+            ("state", "RUNNING", None, None)
+        ]
+    finally:
+        store.close()
