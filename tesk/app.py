@@ -22,6 +22,7 @@ from tesk.api.body import register_body_checks
 from tesk.api.context import attach_service
 from tesk.api.encoding import use_orjson
 from tesk.api.errors import register_error_handlers
+from tesk.api.events import attach_feed
 from tesk.api.gate import RequestGate
 from tesk.api.health import register_health_routes
 from tesk.api.parameters import VALIDATOR_MAP
@@ -34,6 +35,8 @@ from tesk.backends.base import ComputeBackend
 from tesk.config import AuthConfig, CustomConfig, FilerConfig
 from tesk.dashboard import register_dashboard
 from tesk.engine.stages import Stager
+from tesk.events.feed import EventFeed
+from tesk.events.watcher import EventWatcher
 from tesk.filer import Filer, storage_locations
 from tesk.filer import check_url as filer_check_url
 from tesk.observability.stager import ObservedStager
@@ -94,6 +97,7 @@ def create_app(
     flask_app.config["MAX_CONTENT_LENGTH"] = custom.limits.max_body_bytes
     use_orjson(flask_app)
     attach_service(flask_app, service)
+    attach_feed(flask_app, build_feed(custom, store))
     attach_authenticator(flask_app, authenticator)
     register_body_checks(flask_app, custom.limits.max_json_depth)
     register_error_handlers(cnx_app)
@@ -119,6 +123,14 @@ def wsgi() -> Flask:
 def build_store(custom: CustomConfig) -> TaskStore:
     # Every state change of every task goes through the store: there it is logged and counted.
     return observe_store(SqlStore.from_config(custom), custom)
+
+
+def build_feed(custom: CustomConfig, store: TaskStore) -> EventFeed:
+    """Task events for this API process: one watcher of the store, started by the first
+    follower (so a process that builds the app only to check it starts no thread)."""
+    poll = custom.streams.poll_interval_s
+    watcher = EventWatcher(store, poll)
+    return EventFeed(store, watcher, keepalive_s=custom.streams.keepalive_s, retry_s=poll)
 
 
 def build_backend(

@@ -9,6 +9,7 @@ import click
 
 from tesk.auth.cli import user
 from tesk.client.commands import COMMANDS as CLIENT_COMMANDS
+from tesk.client.events import events
 
 
 @click.group()
@@ -139,5 +140,5 @@ def filer(
 
 
 main.add_command(user)
-for _command in CLIENT_COMMANDS:
+for _command in (*CLIENT_COMMANDS, events):
     main.add_command(_command)

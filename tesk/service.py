@@ -219,7 +219,7 @@ class TesService:
         chosen = parse_view(view)
         with _store_available():
             found = self._store.read(task_id, with_documents=chosen is not View.MINIMAL)
-        if found is None or not _may_see(caller, found.owner):
+        if found is None or not may_see(caller, found.owner):
             raise TaskNotFound(task_id)
         return self._render(found, chosen, tes_1_0_client)
 
@@ -279,7 +279,7 @@ class TesService:
         wanted = parse_range(byte_range)
         with _store_available():
             found = self._store.read(task_id)
-        if found is None or not _may_see(caller, found.owner):
+        if found is None or not may_see(caller, found.owner):
             raise TaskNotFound(task_id)
         return self._outputs.respond(found, position, stream, wanted=wanted, follow=follow)
 
@@ -293,7 +293,7 @@ class TesService:
         with _store_available():
             for _ in range(_CANCEL_ATTEMPTS):
                 record = self._store.get(task_id)
-                if record is None or not _may_see(caller, record.owner):
+                if record is None or not may_see(caller, record.owner):
                     raise TaskNotFound(task_id)
                 if record.state not in ACTIVE:
                     return
@@ -372,7 +372,7 @@ class TesService:
         )
 
 
-def _may_see(caller: Identity | None, owner: str | None) -> bool:
+def may_see(caller: Identity | None, owner: str | None) -> bool:
     """Whether `caller` may see (and cancel) a task of `owner`: its owner, an admin, or anyone
     without auth.
 

@@ -19,6 +19,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from tesk import __version__
+from tesk.client import sse
+from tesk.client.sse import StreamEvent
 from tesk.observability.redact import redact
 
 TES_BASE_PATH = "/ga4gh/tes/v1"
@@ -31,6 +33,10 @@ JsonObject = dict[str, Any]
 
 class ClientError(Exception):
     """The request could not be made or the server refused it; the message is one line."""
+
+
+class NotOffered(ClientError):
+    """The server does not offer this stream (an older TESK, another TES server)."""
 
 
 class ServerError(ClientError):
@@ -196,6 +202,77 @@ class TesClient:
             except requests.exceptions.RequestException as exc:
                 raise ClientError(f"GET {redact(url)}: the stream broke: {_cause(exc)}") from None
 
+    # -- TESK extensions ----------------------------------------------------------------------
+
+    def task_events(self, task_id: str, last_event_id: int | None = None) -> Iterator[StreamEvent]:
+        """The events of one task (its history first), until its final state; a broken
+        connection is resumed after the last event. Raises NotOffered (404: the server has no
+        event stream, or no such task) or a non-event-stream answer."""
+        path = f"/tasks/{_segment(task_id)}/events"
+        return sse.follow(
+            lambda after: self._event_lines(path, [], after),
+            last_event_id=last_event_id,
+            until_final=True,
+        )
+
+    def events(
+        self,
+        *,
+        state: str | None = None,
+        name_prefix: str | None = None,
+        tags: Sequence[tuple[str, str | None]] = (),
+        last_event_id: int | None = None,
+    ) -> Iterator[StreamEvent]:
+        """The events of every task the caller may see, from now on (or after
+        `last_event_id`; 0 replays all). Never ends on its own."""
+        params: list[tuple[str, str]] = []
+        if state:
+            params.append(("state", state))
+        if name_prefix:
+            params.append(("name_prefix", name_prefix))
+        params += tag_params(tags)
+        return sse.follow(
+            lambda after: self._event_lines("/events", params, after), last_event_id=last_event_id
+        )
+
+    def _event_lines(
+        self, path: str, params: Sequence[tuple[str, str]], last_event_id: int | None
+    ) -> Iterator[str]:
+        """Open an event stream; its lines, which raise StreamBroken if the connection breaks."""
+        url = self.base + path
+        headers = {"Accept": sse.CONTENT_TYPE}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        try:
+            # The server sends a comment at least every keepalive interval (15 s by default):
+            # a connection silent for much longer is gone.
+            response = self._session.get(
+                url,
+                params=params,
+                headers=headers,
+                stream=True,
+                timeout=(self._timeout, sse.READ_TIMEOUT_S),
+            )
+        except requests.exceptions.RequestException as exc:
+            raise sse.StreamBroken(f"cannot reach {redact(self.base)}: {_cause(exc)}") from None
+        kind = response.headers.get("Content-Type", "")
+        if response.status_code == 404:
+            # An unknown task, or a server without events: either way there is nothing to follow
+            # (a TESK server says which in the detail).
+            detail = _detail(response)
+            response.close()
+            raise NotOffered(
+                f"no event stream at {redact(url)}" + (f": {detail}" if detail else "")
+            )
+        if response.status_code >= 400:
+            error = ServerError(response.status_code, _phrase(response), _detail(response))
+            response.close()
+            raise error
+        if not kind.startswith(sse.CONTENT_TYPE):
+            response.close()
+            raise NotOffered(f"{redact(url)} is not an event stream ({kind or 'no content type'})")
+        return _lines(response)
+
     # -- HTTP -------------------------------------------------------------------------------
 
     def _json(
@@ -238,6 +315,16 @@ def _request_failed(
     if isinstance(exc, requests.exceptions.Timeout):
         return ClientError(f"{method} {redact(url)}: no answer within {client.timeout_s:g} s")
     return ClientError(f"{method} {redact(url)}: {_cause(exc)}")
+
+
+def _lines(response: requests.Response) -> Iterator[str]:
+    try:
+        for line in response.iter_lines(decode_unicode=True):
+            yield line if isinstance(line, str) else line.decode("utf-8", "replace")
+    except requests.exceptions.RequestException as exc:
+        raise sse.StreamBroken(f"the event stream broke: {_cause(exc)}") from None
+    finally:
+        response.close()
 
 
 def tag_params(tags: Sequence[tuple[str, str | None]]) -> list[tuple[str, str]]:

@@ -1,13 +1,20 @@
-"""`tesk wait`: follow tasks until they end, and turn their outcome into an exit code."""
+"""`tesk wait`: follow tasks until they end, and turn their outcome into an exit code.
+
+Where the server offers task events (TESK's `/tasks/{id}/events`), each task is followed on its
+event stream, in a thread of its own, and learns of every change at once without asking again;
+elsewhere (another TES server, an older TESK, a broken stream) the task is polled.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tesk.client.http import ClientError, ServerError, TesClient
+from tesk.client.sse import StreamBroken, StreamEvent
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -41,6 +48,9 @@ PRECEDENCE = (
 MAX_FAILED_POLLS = 5
 """Consecutive failed reads of a task (server away, 5xx) before `wait` gives up on it."""
 
+MAX_STREAMS = 32
+"""Tasks followed on event streams at most (one connection each); more tasks are polled."""
+
 
 @dataclass
 class Watched:
@@ -55,6 +65,7 @@ class Watched:
     error: str | None = None  # it could not be read (no such task, server gone)
     failed_polls: int = 0
     since: float = field(default_factory=time.monotonic)
+    streaming: bool = False  # followed on its event stream (not polled) for now
 
     @property
     def finished(self) -> bool:
@@ -110,6 +121,7 @@ class Waiter:
         timeout_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        use_events: bool = True,
     ) -> None:
         self._client = client
         self.tasks = [Watched(task_id) for task_id in dict.fromkeys(task_ids)]
@@ -117,12 +129,17 @@ class Waiter:
         self._timeout = timeout_s
         self._clock = clock
         self._sleep = sleep
+        self._use_events = use_events and len(self.tasks) <= MAX_STREAMS
+        self._changed = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self, display: Display) -> int:
         """Poll until every task ended or the timeout passed; return the exit code."""
         deadline = None if self._timeout is None else self._clock() + self._timeout
         timed_out = False
         try:
+            if self._use_events:
+                self._start_streams()
             while True:
                 self.poll()
                 display.update(self.tasks)
@@ -133,18 +150,69 @@ class Waiter:
                     timed_out = True
                     break
                 pause = self._interval if deadline is None else min(self._interval, deadline - now)
-                self._sleep(max(0.0, pause))
+                self._pause(max(0.0, pause))
         except BaseException:
             # Ctrl-C: leave the terminal as it was (a live display hides the cursor).
+            self._stopping.set()
             display.finish(self.tasks, timed_out=False)
             raise
+        self._stopping.set()
         display.finish(self.tasks, timed_out)
         return exit_code(self.tasks, timed_out)
 
     def poll(self) -> None:
+        """Read every unfinished task that no event stream follows."""
         for task in self.tasks:
-            if not task.finished:
+            if not task.finished and not task.streaming:
                 self._poll_one(task)
+
+    def _pause(self, seconds: float) -> None:
+        if any(task.streaming for task in self.tasks):
+            # A stream's event ends the pause at once.
+            self._changed.wait(seconds)
+            self._changed.clear()
+        else:
+            self._sleep(seconds)
+
+    # -- event streams ---------------------------------------------------------------------
+
+    def _start_streams(self) -> None:
+        for task in self.tasks:
+            task.streaming = True
+            threading.Thread(
+                target=self._stream_one, args=(task,), name="tesk-wait-events", daemon=True
+            ).start()
+
+    def _stream_one(self, task: Watched) -> None:
+        """Follow `task` on its event stream; hand it back to polling if that is not possible."""
+        try:
+            _read(task, self._client.get_task(task.task_id, "BASIC"))
+            for event in self._client.task_events(task.task_id):
+                if self._stopping.is_set():
+                    return
+                if event.final and event.data.get("state") != "COMPLETE":
+                    # Before the state: the task counts as finished from then on.
+                    task.reason = self._reason(task.task_id)
+                self._apply(task, event)
+                self._changed.set()
+                if task.finished:
+                    break
+        except (ClientError, StreamBroken):
+            pass  # not offered, or broken for good: polling takes over (and reports errors)
+        finally:
+            task.streaming = False
+            self._changed.set()
+
+    def _apply(self, task: Watched, event: StreamEvent) -> None:
+        if event.name == "state":
+            state = event.data.get("state")
+            if isinstance(state, str) and state != task.state:
+                task.state = state
+                task.since = self._clock()
+        elif event.name == "executor" and event.data.get("phase") == "ended":
+            index = event.data.get("executor")
+            if isinstance(index, int):
+                task.executors_done = max(task.executors_done or 0, index + 1)
 
     def _poll_one(self, task: Watched) -> None:
         try:

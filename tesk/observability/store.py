@@ -22,12 +22,15 @@ from typing import Any, TypeVar
 from tesk.observability.recording import Recorder, TaskEnded
 from tesk.store.base import (
     DocumentPage,
+    EventMark,
+    EventQuery,
     TaskDocuments,
     TaskPage,
     TaskQuery,
     TaskRecord,
     TaskStore,
 )
+from tesk.tes.events import TaskEvent
 from tesk.tes.models import TaskLog, epoch_seconds
 from tesk.tes.progress import Progress
 from tesk.tes.retries import RetryPolicy, retried
@@ -120,6 +123,15 @@ class ObservedStore:
 
     def count_owned(self, owner: str | None, states: Collection[State]) -> int:
         return self.inner.count_owned(owner, states)
+
+    def events(self, query: EventQuery) -> list[TaskEvent]:
+        return self.inner.events(query)
+
+    def event_marks(self, after: int, limit: int) -> list[EventMark]:
+        return self.inner.event_marks(after, limit)
+
+    def last_event_id(self) -> int:
+        return self.inner.last_event_id()
 
     def ping(self) -> None:
         self.inner.ping()

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tesk.tes.events import TaskEvent
 from tesk.tes.models import Task, TaskLog
 from tesk.tes.progress import Progress
 from tesk.tes.retries import RetryPolicy
@@ -93,6 +94,33 @@ class DocumentPage:
     next_cursor: Cursor | None
 
 
+@dataclass(frozen=True)
+class EventQuery:
+    """Events with `after` < id <= `up_to` (None: no upper bound), oldest first, at most `limit`.
+
+    `task_id`: one task's events. The other filters are those of ListTasks, on the task of each
+    event (`state` on the state the event reports).
+    """
+
+    after: int = 0
+    up_to: int | None = None
+    task_id: str | None = None
+    owner: str | None = None  # None: every owner (admin or auth off)
+    state: State | None = None
+    name_prefix: str | None = None
+    tags: Sequence[tuple[str, str | None]] = ()
+    limit: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class EventMark:
+    """The id, task and time of a stored event: what a watcher of new events reads."""
+
+    id: int
+    task_id: str
+    time_us: int
+
+
 def documents_of(record: TaskRecord, with_documents: bool = True) -> TaskDocuments:
     """The documents of a record (for stores that keep models, such as test fakes)."""
     if not with_documents:
@@ -110,7 +138,9 @@ class StoreUnavailable(Exception):
 
 class TaskStore(Protocol):
     def create(self, record: TaskRecord) -> None:
-        """Persist a new task. Raises StoreUnavailable when nothing could be written."""
+        """Persist a new task and its first event.
+
+        Raises StoreUnavailable when nothing could be written."""
 
     def get(self, task_id: str) -> TaskRecord | None: ...
 
@@ -133,7 +163,8 @@ class TaskStore(Protocol):
         worker: str | None = None,
         retries: RetryPolicy | None = None,
     ) -> TaskRecord | None:
-        """Apply `progress` through the reducer with compare-and-set.
+        """Apply `progress` through the reducer with compare-and-set, with its task events
+        (tesk.tes.events.changed) in the same transaction.
 
         Returns the updated record, or None when the task does not exist, its state is not in
         `expected` (when given), or the reducer ignored the report. `worker`, when given, is stored
@@ -161,6 +192,15 @@ class TaskStore(Protocol):
 
     def count_owned(self, owner: str | None, states: Collection[State]) -> int:
         """How many tasks of `owner` (None: tasks without one) are in any of `states`."""
+
+    def events(self, query: EventQuery) -> list[TaskEvent]:
+        """The task events matching `query`, by id (the order they were written in)."""
+
+    def event_marks(self, after: int, limit: int) -> list[EventMark]:
+        """Up to `limit` events with an id above `after`, by id, without their contents."""
+
+    def last_event_id(self) -> int:
+        """The highest event id written so far (0: none)."""
 
     def ping(self) -> None:
         """Raise StoreUnavailable when the database cannot be reached."""

@@ -52,7 +52,7 @@ def _walk(query: TaskQuery, columns: Sequence[sa.ColumnElement[Any]] | None) -> 
             statement = statement.select_from(by_tag.join(tasks, tasks.c.id == by_tag.c.task_id))
         else:
             statement = statement.select_from(by_tag)
-        conditions = [_tag_matches(by_tag, *driver), *row_conditions]
+        conditions = [tag_matches(by_tag, *driver), *row_conditions]
     if query.after is not None:
         conditions.append(
             sa.tuple_(created_column, id_column)
@@ -62,7 +62,7 @@ def _walk(query: TaskQuery, columns: Sequence[sa.ColumnElement[Any]] | None) -> 
         other = task_tags.alias(f"tag_{number}")
         conditions.append(
             sa.exists()
-            .where(other.c.task_id == id_column, _tag_matches(other, key, value))
+            .where(other.c.task_id == id_column, tag_matches(other, key, value))
             .correlate_except(other)
         )
     return (
@@ -80,7 +80,7 @@ def _driving_tag(tags: Sequence[tuple[str, str | None]]) -> tuple[str, str | Non
     return tags[0] if tags else None
 
 
-def _tag_matches(table: sa.FromClause, key: str, value: str | None) -> sa.ColumnElement[bool]:
+def tag_matches(table: sa.FromClause, key: str, value: str | None) -> sa.ColumnElement[bool]:
     if value is None:
         return table.c.key == key
     return sa.and_(table.c.key == key, table.c.value == value)

@@ -91,6 +91,27 @@ owner_turns = sa.Table(
     sa.Column("last_turn_us", sa.BigInteger, nullable=False),
 )
 
+# One row per task event (tesk/tes/events.py), written in the transaction of the change it reports.
+# `id` grows with every event (SQLite: AUTOINCREMENT, never reused; PostgreSQL: a sequence), the
+# order in which followers read them (tesk/events/watcher.py explains the order of commits).
+task_events = sa.Table(
+    "task_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("task_id", Key, sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("executor", sa.Integer, nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sqlite_autoincrement=True,
+)
+
 # Every listing index ends in (created_us, id): a filtered listing reads its page newest first
 # straight from the index, without sorting, and finds the keyset position by a range.
 sa.Index("ix_tasks_created", tasks.c.created_us, tasks.c.id)
@@ -111,6 +132,9 @@ sa.Index(
     task_tags.c.task_id,
 )
 sa.Index("ix_task_tags_key_created", task_tags.c.key, task_tags.c.created_us, task_tags.c.task_id)
+
+# A task's own stream reads its events in order; the stream of every task reads the primary key.
+sa.Index("ix_task_events_task", task_events.c.task_id, task_events.c.id)
 
 # Any constant shared by every TESK process: serialises schema creation on PostgreSQL.
 _SCHEMA_LOCK_KEY = 0x7E5C_0001

@@ -15,9 +15,12 @@ from sqlalchemy.engine import Connection, Row
 
 from tesk.config import CustomConfig
 from tesk.store import database
+from tesk.store import events as event_sql
 from tesk.store.base import (
     Cursor,
     DocumentPage,
+    EventMark,
+    EventQuery,
     StoreUnavailable,
     TaskDocuments,
     TaskPage,
@@ -28,7 +31,8 @@ from tesk.store.batch import GroupCommit
 from tesk.store.dbapi import Compiled, Driver
 from tesk.store.fair import Queued, fair_order
 from tesk.store.listing import page
-from tesk.store.schema import create_schema, owner_turns, task_tags, tasks
+from tesk.store.schema import create_schema, owner_turns, task_events, task_tags, tasks
+from tesk.tes import events
 from tesk.tes.errors import InvalidRequest
 from tesk.tes.models import FileType, Task, TaskLog
 from tesk.tes.progress import Progress, TaskProgressState, reduce
@@ -99,6 +103,7 @@ class SqlStore:
         dialect = self._engine.dialect
         self._insert_task = Compiled(tasks.insert(), dialect, _TASK_KEYS)
         self._insert_tags = Compiled(task_tags.insert(), dialect, _TAG_KEYS)
+        self._insert_events = Compiled(task_events.insert(), dialect, event_sql.EVENT_KEYS)
         self._read = Compiled(sa.select(*_VIEW_COLUMNS).where(_BY_ID), dialect)
         self._read_minimal = Compiled(sa.select(*_VIEW_MINIMAL_COLUMNS).where(_BY_ID), dialect)
         self._creates: GroupCommit[TaskRecord] = GroupCommit(self._write_new)
@@ -134,11 +139,13 @@ class SqlStore:
         """Insert `records` in one transaction (see batch.py)."""
         rows = [self._insert_task.params(task_row(r)) for r in records]
         tags = [self._insert_tags.params(tag) for r in records for tag in tag_rows(r)]
+        first_events = [self._insert_events.params(row) for r in records for row in created_rows(r)]
         try:
             with self._errors(), self._driver.transaction() as cursor:
                 cursor.executemany(self._insert_task.sql, rows)
                 if tags:
                     cursor.executemany(self._insert_tags.sql, tags)
+                cursor.executemany(self._insert_events.sql, first_events)
         except self._driver.integrity_error:
             if len(records) > 1:
                 raise  # each record is then written alone, and only the duplicate fails
@@ -261,6 +268,18 @@ class SqlStore:
         with self._errors(), self._engine.begin() as conn:
             return int(conn.execute(statement).scalar_one())
 
+    def events(self, query: EventQuery) -> list[events.TaskEvent]:
+        with self._errors(), self._engine.connect() as conn:
+            return event_sql.to_events(conn.execute(event_sql.select_events(query)).all())
+
+    def event_marks(self, after: int, limit: int) -> list[EventMark]:
+        with self._errors(), self._engine.connect() as conn:
+            return event_sql.to_marks(conn.execute(event_sql.select_marks(after, limit)).all())
+
+    def last_event_id(self) -> int:
+        with self._errors(), self._engine.connect() as conn:
+            return int(conn.execute(event_sql.select_last_id()).scalar_one())
+
     def ping(self) -> None:
         with self._errors(), self._engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -287,6 +306,11 @@ def task_row(record: TaskRecord) -> dict[str, Any]:
         "log": _log_json(record.log),
         "attempts": _attempts_json(record.attempts),
     }
+
+
+def created_rows(record: TaskRecord) -> list[dict[str, Any]]:
+    """The `task_events` row of a new task: its first state."""
+    return event_sql.event_rows(record.id, events.created(record.state, record.created_us))
 
 
 def tag_rows(record: TaskRecord) -> list[dict[str, Any]]:
@@ -350,6 +374,7 @@ def _compare_and_set(
     )
     if changed.rowcount != 1:
         return _CONFLICT
+    _write_events(conn, task_id, state, log, new)
     return TaskRecord(
         id=row.id,
         state=new.state,
@@ -379,6 +404,15 @@ def _archived(log: TaskLog | None, note: str) -> TaskLog:
     archived = log.model_copy(deep=True) if log is not None else TaskLog()
     archived.system_logs = [*(archived.system_logs or []), note]
     return archived
+
+
+def _write_events(
+    conn: Connection, task_id: str, state: State, log: TaskLog | None, new: TaskProgressState
+) -> None:
+    """The events of the change from (`state`, `log`) to `new`, in the change's transaction."""
+    found = events.changed(state, log, new.state, new.log, time.time_ns() // 1000)
+    if found:
+        conn.execute(task_events.insert(), event_sql.event_rows(task_id, found))
 
 
 def _reject_nul(record: TaskRecord) -> None:

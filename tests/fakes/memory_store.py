@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import Counter
 from collections.abc import Collection
 
 from tesk.store.base import (
     Cursor,
     DocumentPage,
+    EventMark,
+    EventQuery,
     TaskDocuments,
     TaskPage,
     TaskQuery,
@@ -17,6 +20,8 @@ from tesk.store.base import (
     documents_of,
 )
 from tesk.store.fair import Queued, fair_order
+from tesk.tes import events
+from tesk.tes.events import NewEvent, TaskEvent
 from tesk.tes.models import Task, TaskLog
 from tesk.tes.progress import Progress, TaskProgressState, reduce
 from tesk.tes.retries import RetryPolicy
@@ -26,6 +31,7 @@ from tesk.tes.states import STARTED, TERMINAL, State
 class MemoryStore:
     def __init__(self) -> None:
         self._tasks: dict[str, TaskRecord] = {}
+        self._events: list[TaskEvent] = []
         self._lock = threading.Lock()
         # When each owner was last served by a claim (tesk/store/fair.py).
         self._turns: dict[str | None, int] = {}
@@ -36,6 +42,7 @@ class MemoryStore:
             if record.id in self._tasks:
                 raise ValueError(f"task {record.id} exists")
             self._tasks[record.id] = record
+            self._add_events(record.id, events.created(record.state, record.created_us))
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._lock:
@@ -116,6 +123,10 @@ class MemoryStore:
                     attempts=(*record.attempts, archived),
                 )
             self._tasks[task_id] = updated
+            now_us = time.time_ns() // 1000
+            self._add_events(
+                task_id, events.changed(record.state, record.log, new.state, new.log, now_us)
+            )
             return updated
 
     def claim(self, worker: str, limit: int) -> list[TaskRecord]:
@@ -153,6 +164,44 @@ class MemoryStore:
         with self._lock:
             return sum(1 for r in self._tasks.values() if r.owner == owner and r.state in states)
 
+    def events(self, query: EventQuery) -> list[TaskEvent]:
+        with self._lock:
+            candidates = [e for e in self._events if e.id > query.after]
+            tasks = dict(self._tasks)
+        found = []
+        for event in candidates:
+            if query.up_to is not None and event.id > query.up_to:
+                break
+            if _event_matches(event, tasks[event.task_id], query):
+                found.append(event)
+                if len(found) == query.limit:
+                    break
+        return found
+
+    def event_marks(self, after: int, limit: int) -> list[EventMark]:
+        with self._lock:
+            newer = [e for e in self._events if e.id > after][:limit]
+        return [EventMark(e.id, e.task_id, e.time_us) for e in newer]
+
+    def last_event_id(self) -> int:
+        with self._lock:
+            return self._events[-1].id if self._events else 0
+
+    def _add_events(self, task_id: str, new: list[NewEvent]) -> None:
+        for event in new:
+            number = len(self._events) + 1
+            self._events.append(
+                TaskEvent(
+                    number,
+                    task_id,
+                    event.kind,
+                    event.state,
+                    event.time_us,
+                    event.executor,
+                    event.exit_code,
+                )
+            )
+
     def ping(self) -> None:
         return None
 
@@ -164,6 +213,17 @@ def _minimal(record: TaskRecord) -> TaskRecord:
     """What a listing without documents holds: id, state and created_us (as the SQL store)."""
     stub = Task.model_construct({"id"}, id=record.id, executors=[])
     return TaskRecord(id=record.id, state=record.state, created_us=record.created_us, task=stub)
+
+
+def _event_matches(event: TaskEvent, record: TaskRecord, query: EventQuery) -> bool:
+    if query.task_id is not None and event.task_id != query.task_id:
+        return False
+    if query.state is not None and event.state != query.state:
+        return False
+    return _matches(
+        record,
+        TaskQuery(owner=query.owner, name_prefix=query.name_prefix, tags=query.tags),
+    )
 
 
 def _matches(record: TaskRecord, query: TaskQuery) -> bool:

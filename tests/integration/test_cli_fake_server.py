@@ -9,7 +9,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -21,7 +23,7 @@ from tesk.config import AuthConfig, CustomConfig
 from tesk.store.base import TaskRecord
 from tesk.tes.states import State
 from tests.fakes.fake_backend import FakeBackend
-from tests.unit.api.support import new_app
+from tests.unit.api.support import attach, new_app
 from tests.unit.client.support import (
     Canned,
     LiveApi,
@@ -368,7 +370,8 @@ def test_credentials_from_flags_and_environment(
 
 def test_help_lists_the_client_commands() -> None:
     result = CliRunner().invoke(main, ["--help"])
-    for command in ("submit", "run", "list", "get", "cancel", "wait", "service-info", "serve"):
+    commands = ("submit", "run", "list", "get", "cancel", "wait", "events", "service-info", "serve")
+    for command in commands:
         assert f"  {command} " in result.stdout
 
 
@@ -399,3 +402,99 @@ def test_credentials_against_a_server_that_checks_them(tmp_path: Path) -> None:
     task_id = created.stdout.strip()
     assert created.exit_code == 0, created.output
     assert listed.stdout.split("\t")[0] == task_id
+
+
+# -- events, and wait on them ---------------------------------------------------------------------
+
+
+class Paths:
+    """WSGI middleware recording each request's method and path; `events=False` answers the
+    event streams as a TES server without them does (404), `events="html"` with a web page."""
+
+    def __init__(self, app: Any, events: bool | str = True) -> None:
+        self.app = app
+        self.events = events
+        self.seen: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ["PATH_INFO"]
+        self.seen.append(f"{environ['REQUEST_METHOD']} {path}")
+        if path.endswith("/events") and self.events is not True:
+            if self.events == "html":
+                start_response("200 OK", [("Content-Type", "text/html")])
+                return [b"<html>sign in first</html>"]
+            start_response("404 NOT FOUND", [("Content-Type", "application/json")])
+            return [b'{"title": "Not Found", "status": 404}']
+        return self.app(environ, start_response)
+
+    def count(self, entry: str) -> int:
+        return self.seen.count(entry)
+
+
+@contextmanager
+def recorded(app: App, events: bool | str = True) -> Iterator[tuple[LiveApi, Paths]]:
+    backend = PlayingBackend()
+    api = attach(app, backend=backend)
+    paths = Paths(app.app, events)
+    with serving(paths) as url:
+        served = LiveApi(api, url)
+        backend.live = served
+        yield served, paths
+
+
+def test_wait_follows_the_event_stream_when_the_server_offers_it(app: App) -> None:
+    with recorded(app) as (served, paths):
+        task_id = created(tesk(served, "run", "--name", "fails", "alpine", "true"))
+        # A poll every minute: the outcome can only come this soon from the stream.
+        result = tesk(served, "wait", "--interval", "60", task_id)
+    assert result.exit_code == 3, result.output
+    last = result.stdout.splitlines()[-1]
+    assert last == f"{task_id} EXECUTOR_ERROR (executors done: 1/1): fails!"
+    assert paths.count(f"GET /ga4gh/tes/v1/tasks/{task_id}/events") == 1
+    # One look at the task before following it, one for the reason it failed.
+    assert paths.count(f"GET /ga4gh/tes/v1/tasks/{task_id}") == 2
+
+
+@pytest.mark.parametrize("events", [False, "html"], ids=["404", "not-an-event-stream"])
+def test_wait_polls_a_server_without_events(app: App, events: bool | str) -> None:
+    with recorded(app, events) as (served, paths):
+        task_id = created(tesk(served, "run", "--name", "ok", "alpine", "true"))
+        result = tesk(served, "wait", "--interval", "0.1", task_id)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith(f"{task_id} COMPLETE")
+    assert paths.count(f"GET /ga4gh/tes/v1/tasks/{task_id}/events") == 1
+    assert paths.count(f"GET /ga4gh/tes/v1/tasks/{task_id}") >= 2
+
+
+def test_events_prints_a_task_s_events_and_ends_with_its_final_state(app: App) -> None:
+    with recorded(app) as (served, _):
+        task_id = created(tesk(served, "run", "--name", "ok", "alpine", "true"))
+        result = tesk(served, "events", "--ids", task_id)
+        resumed = tesk(served, "events", "--after", result.stdout.split("\t")[0], task_id)
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [line[3] for line in lines] == [
+        "QUEUED",
+        "RUNNING",
+        "executor 0 started",
+        "executor 0 ended (exit code 0)",
+        "COMPLETE",
+    ]
+    assert {line[2] for line in lines} == {task_id}
+    assert all(line[1].endswith("Z") for line in lines)
+    assert [int(line[0]) for line in lines] == sorted(int(line[0]) for line in lines)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout.splitlines() == ["\t".join(line[1:]) for line in lines[1:]]
+
+
+def test_events_of_a_server_without_them_is_a_one_line_error(app: App) -> None:
+    with recorded(app, events=False) as (served, _):
+        task_id = created(tesk(served, "run", "alpine", "true"))
+        result = tesk(served, "events", task_id)
+        everything = tesk(served, "events")
+    assert_fails(result, 1, "the server offers no task events")
+    assert_fails(everything, 1, "the server offers no task events")
+
+
+def test_events_refuses_filters_with_a_task_id(live: LiveApi) -> None:
+    assert_fails(tesk(live, "events", "--state", "RUNNING", "x"), 2, "Usage: ")

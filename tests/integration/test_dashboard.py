@@ -177,10 +177,15 @@ def test_root_redirects_and_the_list_is_newest_first(tab: Page, server: LiveServ
 
 def test_the_list_follows_new_tasks_by_itself(tab: Page, server: LiveServer) -> None:
     run = uuid.uuid4().hex[:8]
+    asked: list[str] = []
+    tab.page.on("request", lambda request: asked.append(urlsplit(request.url).path))
     page = tab.open(f"/dashboard/?name_prefix=late-{run}")
     expect(page.locator("#task-rows")).to_contain_text("No tasks.")
     task_id = create(server, shell(f"late-{run}", "true"))
     expect(page.locator(f'tr[data-task-id="{task_id}"]')).to_be_visible()
+    # Told by the server's event stream (an EventSource), not found by polling alone.
+    assert "/ga4gh/tes/v1/events" in asked
+    expect(page.locator(f'tr[data-task-id="{task_id}"]')).to_contain_text("COMPLETE")
 
 
 def test_filters_change_the_url_and_rows_and_a_shared_url_restores_them(

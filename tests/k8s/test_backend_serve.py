@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -102,3 +103,41 @@ def test_py_tes_runs_a_task_through_tesk_serve(served: tuple[str, TestCluster]) 
         (0, "served\n", "e\n"),
         (2, "", ""),
     ]
+
+
+def test_a_task_s_events_follow_it_to_complete_through_the_api(
+    served: tuple[str, TestCluster],
+) -> None:
+    url, _cluster = served
+    client = tes.HTTPClient(url, timeout=10)
+    task_id = client.create_task(
+        tes.Task(executors=[tes.Executor(image=EXECUTOR_IMAGE, command=["sh", "-c", "echo hi"])])
+    )
+    events: list[tuple[int, str, dict[str, object]]] = []
+    with requests.get(
+        f"{url}/ga4gh/tes/v1/tasks/{task_id}/events", stream=True, timeout=120
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        fields: dict[str, str] = {}
+        for line in response.iter_lines(decode_unicode=True):
+            if line == "" and "data" in fields:
+                events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+                fields = {}
+            elif line and not line.startswith(":"):
+                key, _, value = line.partition(": ")
+                fields[key] = value
+
+    what = [
+        (name, data.get("state") if name == "state" else data.get("phase"))
+        for _, name, data in events
+    ]
+    assert what[0] == ("state", "QUEUED")
+    assert what[-1] == ("state", "COMPLETE")
+    assert what.index(("executor", "started")) < what.index(("executor", "ended"))
+    assert [event_id for event_id, _, _ in events] == sorted(event_id for event_id, _, _ in events)
+    ended = next(
+        data for _, name, data in events if name == "executor" and data["phase"] == "ended"
+    )
+    assert ended["exit_code"] == 0
+    assert client.get_task(task_id).state == "COMPLETE"

@@ -125,6 +125,8 @@ export function renderList(main) {
     if (token) query.push(["page_token", token]);
     return tes.listTasks(query);
   }, {
+    // Every change of any task the user may see reloads the page of the list.
+    events: "/events",
     onData: (answer) => {
       status.replaceChildren();
       nextToken = answer.next_page_token ?? "";

@@ -1,10 +1,16 @@
-// Keeps a view fresh. Today by polling; an event stream can replace it behind the same shape
-// (`follow(load, {onData, onError})` returning {refresh, stop}) without the views changing.
-export function follow(load, { intervalMs = 4000, onData, onError = () => {} }) {
+import { API, credentials } from "./api.js";
+
+// Keeps a view fresh: `follow(load, {onData, onError, events})` returning {refresh, stop}.
+// With `events` (a path of TESK's event streams, e.g. "/events" or "/tasks/ID/events"), every
+// event the server sends reloads the view at once and nothing is polled. Without an event stream
+// (a server that has none, EventSource missing, or credentials, which EventSource cannot send),
+// the view is polled every `intervalMs`.
+export function follow(load, { intervalMs = 4000, onData, onError = () => {}, events = null }) {
   let timer = null;
   let stopped = false;
   let inFlight = false;
   let again = false;
+  let source = null;
 
   async function tick() {
     clearTimeout(timer);
@@ -27,13 +33,44 @@ export function follow(load, { intervalMs = 4000, onData, onError = () => {} }) 
       }
     }
     if (again) return tick();
-    if (!stopped) timer = setTimeout(tick, intervalMs);
+    if (!stopped && !source) timer = setTimeout(tick, intervalMs);
+  }
+
+  // Events arrive in bursts (a task's history, several tasks at once): a load in flight takes
+  // the later ones along with one more load, not one each.
+  let hiddenChange = false;
+  function changed() {
+    if (document.hidden) {
+      hiddenChange = true;
+      return;
+    }
+    if (inFlight) again = true;
+    else tick();
+  }
+
+  function listen() {
+    if (!events || typeof EventSource !== "function" || credentials()) return;
+    source = new EventSource(API + events);
+    source.addEventListener("state", changed);
+    source.addEventListener("executor", changed);
+    source.addEventListener("error", () => {
+      // CONNECTING: the browser reconnects by itself (with Last-Event-ID). CLOSED: the server
+      // has no stream here (404, not an event stream) or ended it (a task's final state).
+      if (!source || source.readyState !== EventSource.CLOSED) return;
+      source = null;
+      if (!stopped) timer = setTimeout(tick, intervalMs);
+    });
   }
 
   const onVisible = () => {
-    if (!document.hidden) tick();
+    if (document.hidden) return;
+    if (!source || hiddenChange) {
+      hiddenChange = false;
+      tick();
+    }
   };
   document.addEventListener("visibilitychange", onVisible);
+  listen();
   tick();
   return {
     refresh: () => {
@@ -43,6 +80,8 @@ export function follow(load, { intervalMs = 4000, onData, onError = () => {} }) 
     stop: () => {
       stopped = true;
       clearTimeout(timer);
+      if (source) source.close();
+      source = null;
       document.removeEventListener("visibilitychange", onVisible);
     },
   };

@@ -24,6 +24,7 @@ export function renderTask(main, taskId) {
 
   const live = follow(() => tes.getTask(taskId, "FULL"), {
     intervalMs: 3000,
+    events: `/tasks/${encodeURIComponent(taskId)}/events`,
     onData: (task) => {
       last = task;
       document.title = `${task.name || task.id} · TESK`;

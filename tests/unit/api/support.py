@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 
 from tesk.api.context import attach_service
-from tesk.app import create_app, refusing_blocked_hosts
+from tesk.api.events import attach_feed
+from tesk.app import build_feed, create_app, refusing_blocked_hosts
 from tesk.config import CustomConfig
 from tesk.quotas import Quotas
 from tesk.service import TesService
@@ -148,6 +149,7 @@ def attach(
         streams=custom.streams,
     )
     attach_service(app.app, service)
+    attach_feed(app.app, build_feed(custom, store))
     return Api(app=app, store=store, backend=backend, urls=urls, service=service)
 
 

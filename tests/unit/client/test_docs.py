@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from tesk.client.commands import COMMANDS, run
+from tesk.client.events import events
 from tesk.client.waiting import PRECEDENCE, STATE_EXIT_CODES
 
 DOC = (Path(__file__).resolve().parents[3] / "docs" / "clients.md").read_text()
@@ -15,7 +16,7 @@ DOC = (Path(__file__).resolve().parents[3] / "docs" / "clients.md").read_text()
 
 def test_every_command_is_in_the_table() -> None:
     documented = set(re.findall(r"^\| `tesk ([a-z-]+)", DOC, flags=re.MULTILINE))
-    assert documented == {command.name for command in COMMANDS}
+    assert documented == {command.name for command in (*COMMANDS, events)}
 
 
 def test_every_run_option_is_documented() -> None:

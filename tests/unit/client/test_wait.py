@@ -1,11 +1,13 @@
 """`tesk wait`: following tasks on a live API, the progress displays, and exit codes.
 
-The waiter's sleep is replaced by a step that moves the tasks on, so every poll sees a known
-state: nothing here depends on timing.
+The waiter polls here (its event streams are tested in tests/integration/test_cli_fake_server.py)
+and its sleep is replaced by a step that moves the tasks on, so every poll sees a known state:
+nothing here depends on timing.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterator
 
@@ -31,6 +33,8 @@ from tesk.client.waiting import (
 from tesk.tes.states import State
 from tests.unit.api.support import new_app
 from tests.unit.client.support import LiveApi, closed_port_url, live_api
+
+PollingWaiter = functools.partial(Waiter, use_events=False)
 
 TWO_EXECUTORS = {
     "name": "two",
@@ -83,7 +87,7 @@ def test_plain_progress_follows_state_and_executors(live: LiveApi) -> None:
     client = TesClient(live.url)
     task_id = client.create_task(TWO_EXECUTORS)
     out = io.StringIO()
-    waiter = Waiter(
+    waiter = PollingWaiter(
         client,
         [task_id],
         interval_s=0.01,
@@ -116,7 +120,7 @@ def test_several_tasks_and_a_timeout(live: LiveApi) -> None:
     stuck = client.create_task(TWO_EXECUTORS)
     time = Steps(lambda: live.set_state(done, State.COMPLETE, exit_codes=(0, 0)))
     out = io.StringIO()
-    waiter = Waiter(
+    waiter = PollingWaiter(
         client,
         [done, stuck, done],  # a repeated id is waited for once
         interval_s=1,
@@ -134,7 +138,7 @@ def test_several_tasks_and_a_timeout(live: LiveApi) -> None:
 
 def test_an_unknown_task_is_an_error_at_once(live: LiveApi) -> None:
     client = TesClient(live.url)
-    waiter = Waiter(client, ["nope"], sleep=steps())
+    waiter = PollingWaiter(client, ["nope"], sleep=steps())
     out = io.StringIO()
     assert waiter.run(PlainProgress(out)) == EXIT_ERROR
     assert out.getvalue() == "nope ERROR: 404 Not Found: task 'nope' not found\n"
@@ -143,7 +147,7 @@ def test_an_unknown_task_is_an_error_at_once(live: LiveApi) -> None:
 def test_an_unreachable_server_is_tried_a_few_times() -> None:
     client = TesClient(closed_port_url(), retries=0)
     sleeps: list[float] = []
-    waiter = Waiter(client, ["t1"], interval_s=0.5, sleep=sleeps.append)
+    waiter = PollingWaiter(client, ["t1"], interval_s=0.5, sleep=sleeps.append)
     out = io.StringIO()
     assert waiter.run(PlainProgress(out)) == EXIT_ERROR
     assert len(sleeps) == MAX_FAILED_POLLS - 1
@@ -157,7 +161,7 @@ def test_live_progress_on_a_terminal(live: LiveApi, monkeypatch: pytest.MonkeyPa
     tty = Tty()
     display = progress_display(tty)
     assert isinstance(display, LiveProgress)
-    waiter = Waiter(
+    waiter = PollingWaiter(
         client,
         [task_id],
         interval_s=0.01,
@@ -225,7 +229,7 @@ def test_an_interrupt_leaves_the_terminal_as_it_was(live: LiveApi) -> None:
     def interrupt(_seconds: float) -> None:
         raise KeyboardInterrupt
 
-    waiter = Waiter(client, [task_id], sleep=interrupt)
+    waiter = PollingWaiter(client, [task_id], sleep=interrupt)
     with pytest.raises(KeyboardInterrupt):
         waiter.run(LiveProgress(tty))
     screen = tty.getvalue()
