@@ -28,6 +28,7 @@ from tesk.engine.runtime import (
 )
 from tesk.engine.stages import StageError
 from tesk.engine.usage import Prices, UsageMeter
+from tesk.tes.events import RUNNING_EXECUTOR, RUNNING_EXECUTOR_START
 from tesk.tes.models import ExecutorLog, FileType, Task, TaskLog, timestamp
 from tesk.tes.progress import AttemptFailure, Cause, Progress
 from tesk.tes.states import State
@@ -127,6 +128,7 @@ class TaskEngine:
         for index, executor in enumerate(task.executors):
             self._cancel.check()
             self._phase = f"running executor {index}"
+            self._announce_running(index)
             try:
                 result = self._runtime.run_executor(
                     task, index, executor, task.resources, self._cancel
@@ -137,6 +139,8 @@ class TaskEngine:
             except CapacityLost as exc:
                 self._cancel.check()
                 return self._lost(exc, f"executor {index} lost its capacity (preempted): {exc}")
+            finally:
+                self._announce_running(None)
             self._cancel.check()
             self._record(index, result)
             if result.timed_out:
@@ -177,6 +181,20 @@ class TaskEngine:
         if executors_failed or staged.errors:
             return failed_state
         return State.COMPLETE
+
+    def _announce_running(self, index: int | None) -> None:
+        """Name the executor that starts now in the log's metadata, and report it, so that
+        GetTask and the task's events show it while it runs (its ExecutorLog, which TES requires
+        to carry an exit code, comes once it ended); None: no executor runs."""
+        metadata = dict(self._log.metadata or {})
+        metadata.pop(RUNNING_EXECUTOR, None)
+        metadata.pop(RUNNING_EXECUTOR_START, None)
+        if index is not None:
+            metadata[RUNNING_EXECUTOR] = str(index)
+            metadata[RUNNING_EXECUTOR_START] = timestamp()
+        self._log.metadata = metadata
+        if index is not None:
+            self._emit(State.RUNNING)
 
     def _record(self, index: int, result: ExecutorResult) -> None:
         self._log.logs.append(

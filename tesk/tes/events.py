@@ -14,6 +14,11 @@ from enum import StrEnum
 from tesk.tes.models import ExecutorLog, TaskLog, epoch_seconds
 from tesk.tes.states import TERMINAL, State
 
+RUNNING_EXECUTOR = "running_executor"
+"""TaskLog.metadata key: the index of the executor running now (absent between executors)."""
+RUNNING_EXECUTOR_START = "running_executor_start_time"
+"""TaskLog.metadata key: when that executor started (RFC 3339)."""
+
 
 class EventKind(StrEnum):
     STATE = "state"  # the task reached `state` (QUEUED at create, then every change)
@@ -65,21 +70,28 @@ def changed(
     """The events of one change of a task, in the order they happened.
 
     Executors first (they ran before the state the same report carries, e.g. the last executor
-    ended, then COMPLETE), then the new state. An executor started when its ExecutorLog appears,
-    ended when its log gets an end time; both may appear in one report (the engine writes an
-    executor's log once it ended). A task sent back to QUEUED starts a new attempt: the executor
-    logs of the attempt before are not compared with the new ones.
+    ended, then COMPLETE), then the new state. An executor started when the engine names it the
+    running one (RUNNING_EXECUTOR in the log's metadata), or else when its ExecutorLog appears;
+    it ended when its log gets an end time. The engine writes an executor's ExecutorLog once it
+    ended (TES requires its exit code), so without that announcement, e.g. when a later report
+    superseded it before it was stored, both events come with the one report. A task sent back
+    to QUEUED starts a new attempt: the executor logs of the attempt before are not compared
+    with the new ones.
     """
     events: list[NewEvent] = []
     new_attempt = new_state is State.QUEUED and old_state is not State.QUEUED
     # A QUEUED task has run nothing of its attempt: whatever log it keeps is of an attempt before.
     before = [] if old_log is None or old_state is State.QUEUED else old_log.logs
     after = new_log.logs if new_log is not None and new_state is not State.QUEUED else []
+    same_attempt = old_log is not None and old_state is not State.QUEUED
     if len(after) < len(before):
         before = []  # the log was replaced by one of another attempt
+        same_attempt = False
+    # The executor an earlier report named as running: its start is told already.
+    announced = _running(old_log) if same_attempt else None
     for index, entry in enumerate(after):
         previous = before[index] if index < len(before) else None
-        if previous is None:
+        if previous is None and announced != index:
             time_us = _micros(entry.start_time, now_us)
             events.append(NewEvent(EventKind.EXECUTOR_STARTED, new_state, time_us, index))
         if _ended(entry) and (previous is None or not _ended(previous)):
@@ -89,7 +101,21 @@ def changed(
             )
     if new_state != old_state or new_attempt:
         events.append(NewEvent(EventKind.STATE, new_state, now_us))
+    # An executor that starts comes after the state it starts in (RUNNING, with the same report).
+    running = _running(new_log) if new_state is not State.QUEUED else None
+    if running is not None and running >= len(after) and running != announced:
+        assert new_log is not None
+        start = (new_log.metadata or {}).get(RUNNING_EXECUTOR_START)
+        events.append(
+            NewEvent(EventKind.EXECUTOR_STARTED, new_state, _micros(start, now_us), running)
+        )
     return events
+
+
+def _running(log: TaskLog | None) -> int | None:
+    """The executor the log's metadata says runs now."""
+    value = (log.metadata or {}).get(RUNNING_EXECUTOR) if log is not None else None
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _ended(entry: ExecutorLog) -> bool:

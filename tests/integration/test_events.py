@@ -160,6 +160,29 @@ def test_a_task_s_events_arrive_in_order_and_the_stream_ends(server: LiveServer)
     assert all(e.data["time"].endswith("Z") for e in events)
 
 
+def test_an_executors_start_arrives_while_it_runs(server: LiveServer) -> None:
+    task_id = create(server, shell("sleep 3; echo done"), ALICE)
+    seen: list[str] = []
+    with stream(server, f"/tasks/{task_id}/events", ALICE) as response:
+        for event in read_events(response):
+            if event.what == ("executor", "0", "started"):
+                task = requests.get(
+                    f"{server.api}/tasks/{task_id}", params={"view": "FULL"}, auth=ALICE, timeout=30
+                ).json()
+                log = task["logs"][0]
+                seen.append(f"started; task {task['state']}, {len(log.get('logs') or [])} logs")
+                seen.append(f"running executor {log['metadata'].get('running_executor')}")
+            if event.what == ("executor", "0", "ended"):
+                seen.append("ended")
+    # The executor was still running when its start arrived: no ExecutorLog yet, named running.
+    assert seen == ["started; task RUNNING, 0 logs", "running executor 0", "ended"]
+    done = requests.get(
+        f"{server.api}/tasks/{task_id}", params={"view": "FULL"}, auth=ALICE, timeout=30
+    ).json()
+    assert done["state"] == "COMPLETE"
+    assert "running_executor" not in done["logs"][0]["metadata"]
+
+
 def test_a_late_subscriber_gets_the_whole_history(server: LiveServer) -> None:
     task_id = create(server, shell("exit 3"), ALICE)
     first = follow_task(server, task_id, ALICE)

@@ -62,14 +62,19 @@ def test_success_reports_every_step_with_increasing_seq() -> None:
     state, reporter = run(make_task(count=2), runtime)
 
     assert state == State.COMPLETE
+    # Inputs staged, then per executor: named running as it starts, its log once it ended.
     assert reporter.states == [
         State.INITIALIZING,
         State.RUNNING,
         State.RUNNING,
         State.RUNNING,
+        State.RUNNING,
+        State.RUNNING,
         State.COMPLETE,
     ]
-    assert [p.seq for p in reporter.reports] == [1, 2, 3, 4, 5]
+    assert [p.seq for p in reporter.reports] == [1, 2, 3, 4, 5, 6, 7]
+    running = [(p.log.metadata or {}).get("running_executor") for p in reporter.reports if p.log]
+    assert running == [None, None, "0", None, "1", None, None]
     assert runtime.calls == [
         "prepare",
         "stage_inputs",
@@ -92,19 +97,19 @@ def test_success_reports_every_step_with_increasing_seq() -> None:
     assert all(p.input_types == (FileType.FILE,) for p in reporter.reports[1:])
     # Every report was accepted by the reducer, in order.
     assert reporter.folded.state == State.COMPLETE
-    assert reporter.folded.seq == 5
+    assert reporter.folded.seq == 7
 
 
 def test_snapshots_are_cumulative() -> None:
     runtime = FakeRuntime(executors=[Run(stdout="a"), Run(stdout="b")])
     _, reporter = run(make_task(count=2), runtime)
     counts = [len(p.log.logs) for p in reporter.reports if p.log is not None]
-    assert counts == [0, 0, 1, 2, 2]
+    assert counts == [0, 0, 0, 1, 1, 2, 2]
 
 
 def test_first_seq_continues_after_stored_reports() -> None:
     _, reporter = run(make_task(), FakeRuntime(), first_seq=7)
-    assert [p.seq for p in reporter.reports] == [7, 8, 9, 10]
+    assert [p.seq for p in reporter.reports] == [7, 8, 9, 10, 11]
 
 
 def test_initial_system_logs_are_kept_in_every_report() -> None:
@@ -321,7 +326,7 @@ def test_lost_intermediate_reports_are_made_good_by_the_next_one() -> None:
     reporter = RecordingReporter(fail=lambda p: p.seq in (1, 2))
     state, reporter = run(make_task(), FakeRuntime(), reporter)
     assert state == State.COMPLETE
-    assert [p.seq for p in reporter.reports] == [3, 4]
+    assert [p.seq for p in reporter.reports] == [3, 4, 5]
     assert reporter.folded.state == State.COMPLETE
 
 

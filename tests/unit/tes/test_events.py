@@ -83,3 +83,47 @@ def test_the_next_attempt_is_new_even_when_the_last_attempts_log_was_kept() -> N
         ("executor_ended", "RUNNING", 0),
         ("state", "RUNNING", None),
     ]
+
+
+def announced(index: int, start: str = T0, logs: list[ExecutorLog] | None = None) -> TaskLog:
+    return TaskLog(
+        logs=logs or [],
+        metadata={"running_executor": str(index), "running_executor_start_time": start},
+    )
+
+
+def test_an_executor_named_running_has_started_before_its_log_exists() -> None:
+    found = changed(State.RUNNING, TaskLog(), State.RUNNING, announced(0), NOW)
+    assert found == [NewEvent(EventKind.EXECUTOR_STARTED, State.RUNNING, 1_767_225_600_000_000, 0)]
+    # Its end then brings the end alone; a report repeating the announcement brings nothing.
+    assert changed(State.RUNNING, announced(0), State.RUNNING, announced(0), NOW) == []
+    ended = TaskLog(logs=[ExecutorLog(start_time=T0, end_time=T1, exit_code=0)])
+    assert kinds(changed(State.RUNNING, announced(0), State.RUNNING, ended, NOW)) == [
+        ("executor_ended", "RUNNING", 0)
+    ]
+
+
+def test_the_next_executor_named_running_starts_after_the_last_ended() -> None:
+    first = ExecutorLog(start_time=T0, end_time=T1, exit_code=0)
+    found = changed(State.RUNNING, announced(0), State.RUNNING, announced(1, T1, [first]), NOW)
+    assert kinds(found) == [("executor_ended", "RUNNING", 0), ("executor_started", "RUNNING", 1)]
+
+
+def test_a_superseded_announcement_falls_back_to_the_log() -> None:
+    # The report naming executor 0 running was never stored: its log brings start and end.
+    ended = TaskLog(logs=[ExecutorLog(start_time=T0, end_time=T1, exit_code=0)])
+    assert kinds(changed(State.RUNNING, TaskLog(), State.RUNNING, ended, NOW)) == [
+        ("executor_started", "RUNNING", 0),
+        ("executor_ended", "RUNNING", 0),
+    ]
+
+
+def test_an_announcement_of_an_earlier_attempt_does_not_count() -> None:
+    ended = TaskLog(logs=[ExecutorLog(start_time=T0, end_time=T1, exit_code=0)])
+    found = changed(State.QUEUED, announced(0), State.RUNNING, ended, NOW)
+    assert [e.kind for e in found].count(EventKind.EXECUTOR_STARTED) == 1
+
+
+def test_an_executor_starting_with_the_change_to_running_comes_after_it() -> None:
+    found = changed(State.INITIALIZING, TaskLog(), State.RUNNING, announced(0), NOW)
+    assert kinds(found) == [("state", "RUNNING", None), ("executor_started", "RUNNING", 0)]
