@@ -1,19 +1,23 @@
-"""GetTask latency and CPU with 200 followers of task events attached.
+"""GetTask latency and CPU with 200 followers of task events and executor output attached.
 
-    python -m benchmarks.event_followers [--followers 200] [--gets 2000] [--idle 15] [--store S]
+    python -m benchmarks.event_followers [--followers 200] [--log-followers 100] [--gets 2000]
+        [--idle 15] [--store S]
 
-A fresh `tesk serve` (2 API workers, bwrap, default streams settings: the watcher polls the store
-every 0.5 s, keepalives every 15 s) gets `--followers / 2` tasks that stay QUEUED (one runner slot,
-held by a long task). Then, in one run:
+A fresh `tesk serve` (2 API workers, bwrap, default streams settings: followers look again every
+0.5 s, keepalives every 15 s) runs one long task (one runner slot: it prints a line, then sleeps)
+and gets half of the `--followers - --log-followers` event followers as tasks that stay QUEUED.
+Then, in one run:
 
 1. baseline: GetTask (BASIC) latency, `--gets` sequential requests on one keep-alive connection;
    and the CPU of TESK's processes (serving process, gunicorn master and workers, from
    /proc/<pid>/stat) and of the whole machine (/proc/stat) over `--idle` seconds of nothing;
-2. `--followers` streams opened at once: half on the tasks' own event streams, half on /events;
+2. `--followers` streams opened at once: `--log-followers` on the running task's stdout
+   (`follow=true`), of the others half on the queued tasks' own event streams, half on /events;
    CPU again over `--idle` idle seconds with every follower attached, then GetTask latency again;
 3. the followers closed, GetTask latency once more (the baseline after).
 
-Every follower must have its stream open (it read the opening comment) or the run fails. The
+Every follower must have its stream open (it read the opening comment, or the running task's first
+line) or the run fails. The
 figures, not assertions, go to docs/benchmarks/event_followers.md; docs/performance.md reads them.
 """
 
@@ -35,6 +39,10 @@ from benchmarks.load import served
 from benchmarks.served import ServedTesk
 
 SLEEP = {"name": "bench-events", "executors": [{"image": "busybox", "command": ["sleep", "3600"]}]}
+TALKER = {
+    "name": "bench-output",
+    "executors": [{"image": "busybox", "command": ["sh", "-c", "echo started; sleep 3600"]}],
+}
 
 
 @dataclass
@@ -135,8 +143,10 @@ def follow(urls: list[str]) -> None:
         try:
             response = requests.get(url, stream=True, timeout=(30, None))
             lines = response.iter_lines()
-            if response.status_code == 200:
-                next(lines)  # the opening comment
+            if response.status_code != 200:
+                print(f"{url}: {response.status_code} {response.text[:200]}", file=sys.stderr)
+            else:
+                next(lines)  # the opening comment (events), the task's first line (output)
                 attached.release()
             for _ in lines:
                 pass
@@ -156,6 +166,9 @@ def follow(urls: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--followers", type=int, default=200)
+    parser.add_argument(
+        "--log-followers", type=int, default=100, help="of --followers, on executor output"
+    )
     parser.add_argument("--gets", type=int, default=2000)
     parser.add_argument("--idle", type=float, default=15.0)
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
@@ -164,10 +177,11 @@ def main() -> None:
     if args.follow:
         follow(args.follow)
         return
-    per_task = args.followers // 2
+    log_followers = min(args.log_followers, args.followers)
+    per_task = (args.followers - log_followers) // 2
     custom = {"local": {"max_concurrent_tasks": 1}}
     with served(args.store, workers=2, custom=custom) as server, requests.Session() as session:
-        blocker = session.post(f"{server.url}/tasks", json=SLEEP, timeout=30).json()["id"]
+        blocker = session.post(f"{server.url}/tasks", json=TALKER, timeout=30).json()["id"]
         ids = [
             session.post(f"{server.url}/tasks", json=SLEEP, timeout=30).json()["id"]
             for _ in range(per_task)
@@ -176,8 +190,9 @@ def main() -> None:
         before = get_latency(server, ids[0], args.gets)
         base_cores, base_machine = idle_cpu(server, args.idle)
 
-        paths = [f"/tasks/{task_id}/events" for task_id in ids]
-        paths += ["/events"] * (args.followers - per_task)
+        paths = [f"/tasks/{blocker}/executors/0/stdout?follow=true"] * log_followers
+        paths += [f"/tasks/{task_id}/events" for task_id in ids]
+        paths += ["/events"] * (args.followers - log_followers - per_task)
         followers = Followers(server, paths)
         opened = followers.start()
         if opened != len(paths):
@@ -193,8 +208,9 @@ def main() -> None:
 
     lines = [
         f"- store: {args.store}; 2 API workers; streams: poll 0.5 s, keepalive 15 s",
-        f"- followers: {len(paths)} ({per_task} per-task streams, "
-        f"{len(paths) - per_task} on /events), all attached",
+        f"- followers: {len(paths)} ({log_followers} on a running executor's stdout, "
+        f"{per_task} per-task event streams, {len(paths) - log_followers - per_task} on "
+        "/events), all attached",
         f"- GetTask (BASIC), {args.gets} sequential, before the followers: {before}",
         f"- GetTask with {len(paths)} followers attached: {during}",
         f"- GetTask after the followers left: {after}",

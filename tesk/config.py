@@ -271,7 +271,7 @@ class StreamsConfig(Section):
     """Live logs and events: each follower holds a thread of its API worker, asleep between checks,
     beside (never instead of) the threads that answer the other requests."""
 
-    max_per_worker: int = Field(default=128, ge=0)  # followers at once per API worker (then 503)
+    max_per_worker: int = Field(default=256, ge=0)  # followers at once per API worker (then 503)
     poll_interval_s: float = Field(default=0.5, gt=0, le=60)  # how often a follower looks again
     keepalive_s: float = Field(default=15.0, gt=0)  # an idle stream sends a comment this often
     retry_after_s: int = Field(default=5, ge=1)  # Retry-After of the 503 when every slot is taken
