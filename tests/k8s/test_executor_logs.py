@@ -20,7 +20,7 @@ def test_a_follower_gets_lines_before_the_pod_ends_then_the_tail(
     url, _cluster = served
     api = f"{url}/ga4gh/tes/v1"
     body = {"executors": [{"image": EXECUTOR_IMAGE, "command": ["sh", "-c", LINES]}]}
-    task_id = requests.post(f"{api}/tasks", json=body, timeout=10).json()["id"]
+    task_id = requests.post(f"{api}/tasks", json=body, timeout=60).json()["id"]
     output = f"{api}/tasks/{task_id}/executors/0/stdout"
 
     events: list[str] = []
@@ -29,7 +29,7 @@ def test_a_follower_gets_lines_before_the_pod_ends_then_the_tail(
         assert got.status_code == 200, got.text
         for chunk in got.iter_content(chunk_size=None):
             if not received:
-                state = requests.get(f"{api}/tasks/{task_id}", timeout=10).json()["state"]
+                state = requests.get(f"{api}/tasks/{task_id}", timeout=60).json()["state"]
                 events.append(f"received {chunk[:7]!r}")
                 events.append(f"task {state}")
             received += chunk
@@ -37,16 +37,16 @@ def test_a_follower_gets_lines_before_the_pod_ends_then_the_tail(
     assert received == EXPECTED
 
     deadline = time.monotonic() + 120
-    while requests.get(f"{api}/tasks/{task_id}", timeout=10).json()["state"] != "COMPLETE":
+    while requests.get(f"{api}/tasks/{task_id}", timeout=60).json()["state"] != "COMPLETE":
         assert time.monotonic() < deadline
         time.sleep(0.5)
     # The task's pods are deleted when it ends: what is left is the tail its ExecutorLog kept.
     deadline = time.monotonic() + 60
     while True:
-        kept = requests.get(output, timeout=10)
+        kept = requests.get(output, timeout=60)
         if kept.headers["TESK-Log-Source"] == "tail" or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert (kept.headers["TESK-Log-Source"], kept.content) == ("tail", EXPECTED)
-    stderr = requests.get(f"{api}/tasks/{task_id}/executors/0/stderr", timeout=10)
+    stderr = requests.get(f"{api}/tasks/{task_id}/executors/0/stderr", timeout=60)
     assert (stderr.headers["TESK-Log-Source"], stderr.content) == ("tail", b"oops\n")

@@ -4,13 +4,14 @@ import { API, credentials } from "./api.js";
 // With `events` (a path of TESK's event streams, e.g. "/events" or "/tasks/ID/events"), every
 // event the server sends reloads the view at once and nothing is polled. Without an event stream
 // (a server that has none, EventSource missing, or credentials, which EventSource cannot send),
-// the view is polled every `intervalMs`.
+// the view is polled every `intervalMs`. The stream opens after the first load that went through.
 export function follow(load, { intervalMs = 4000, onData, onError = () => {}, events = null }) {
   let timer = null;
   let stopped = false;
   let inFlight = false;
   let again = false;
   let source = null;
+  let listened = false;
 
   async function tick() {
     clearTimeout(timer);
@@ -26,6 +27,9 @@ export function follow(load, { intervalMs = 4000, onData, onError = () => {}, ev
       try {
         const data = await load();
         if (!stopped) onData(data);
+        // Only once a load went through: without credentials a server that wants them answers
+        // the stream with a 401 and a challenge, which the browser would take up itself.
+        if (!stopped && !listened) listen();
       } catch (error) {
         if (!stopped) onError(error);
       } finally {
@@ -49,6 +53,7 @@ export function follow(load, { intervalMs = 4000, onData, onError = () => {}, ev
   }
 
   function listen() {
+    listened = true;
     if (!events || typeof EventSource !== "function" || credentials()) return;
     source = new EventSource(API + events);
     source.addEventListener("state", changed);
@@ -70,7 +75,6 @@ export function follow(load, { intervalMs = 4000, onData, onError = () => {}, ev
     }
   };
   document.addEventListener("visibilitychange", onVisible);
-  listen();
   tick();
   return {
     refresh: () => {
