@@ -11,14 +11,15 @@ pings PostgreSQL connections before handing them out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from tesk.store import database
 from tesk.store.base import StoreUnavailable
 
 
@@ -46,8 +47,14 @@ class Driver:
     """Cursors on the engine's pooled connections; the driver's errors become StoreUnavailable
     (unavailable) or stay the driver's (`integrity_error`: a duplicate id)."""
 
-    def __init__(self, engine: Engine, where: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        where: str,
+        writer_turn: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
         self._engine = engine
+        self._writer_turn = writer_turn
         self._where = where
         self._sqlite = engine.dialect.name == "sqlite"
         dbapi: Any = engine.dialect.loaded_dbapi
@@ -80,13 +87,14 @@ class Driver:
         """A cursor in a write transaction, committed when the block ends without an error.
 
         SQLite takes its write lock at BEGIN IMMEDIATE (as the SQLAlchemy path does, see
-        database.py); PostgreSQL's driver begins a transaction with the first statement.
+        database.py), in this process's writer turn; PostgreSQL's driver begins a transaction
+        with the first statement.
         """
-        with self._connection() as connection:
+        with self._writer_turn(), self._connection() as connection:
             cursor = connection.cursor()
             try:
                 if self._sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
+                    database.begin_immediate(connection.driver_connection)
                 yield cursor
                 connection.commit()
             except BaseException:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -10,7 +9,6 @@ from typing import Any, TypeAlias
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from tesk.config import CustomConfig
@@ -29,15 +27,23 @@ from tesk.store.base import (
 )
 from tesk.store.batch import GroupCommit
 from tesk.store.dbapi import Compiled, Driver
-from tesk.store.fair import Queued, fair_order
 from tesk.store.listing import page
-from tesk.store.schema import create_schema, owner_turns, task_events, task_tags, tasks
+from tesk.store.schema import create_schema, task_events, task_tags, tasks
+from tesk.store.updates import (
+    DOCUMENT_COLUMNS,
+    Conflict,
+    Updates,
+    attempts_json,
+    log_json,
+    parse_attempts,
+    task_json,
+)
 from tesk.tes import events
 from tesk.tes.errors import InvalidRequest
-from tesk.tes.models import FileType, Task, TaskLog
-from tesk.tes.progress import Progress, TaskProgressState, reduce
+from tesk.tes.models import Task, TaskLog
+from tesk.tes.progress import Progress
 from tesk.tes.retries import RetryPolicy
-from tesk.tes.states import STARTED, TERMINAL, State
+from tesk.tes.states import State
 
 SQLITE_FILE = "tesk.db"
 
@@ -46,19 +52,7 @@ SQLITE_FILE = "tesk.db"
 # practice and only guards against a livelock.
 _MAX_UPDATE_ATTEMPTS = 1000
 
-_DOCUMENT_COLUMNS = (
-    tasks.c.id,
-    tasks.c.state,
-    tasks.c.created_us,
-    tasks.c.name,
-    tasks.c.owner,
-    tasks.c.seq,
-    tasks.c.version,
-    tasks.c.worker,
-    tasks.c.task,
-    tasks.c.log,
-    tasks.c.attempts,
-)
+_DOCUMENT_COLUMNS = DOCUMENT_COLUMNS
 _MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
 # What the views read: no tags (the task document holds them), no bookkeeping columns.
 _VIEW_MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us, tasks.c.owner)
@@ -99,16 +93,18 @@ class SqlStore:
         self._where = database.describe(parsed)
         self._engine = database.create_engine(parsed, pool_size, sqlite_synchronous)
         self._writer = database.writing(self._engine)
-        self._driver = Driver(self._engine, self._where)
+        self._writer_turn = database.writer_turns(self._engine)
+        self._driver = Driver(self._engine, self._where, self._writer_turn)
         dialect = self._engine.dialect
         self._insert_task = Compiled(tasks.insert(), dialect, _TASK_KEYS)
         self._insert_tags = Compiled(task_tags.insert(), dialect, _TAG_KEYS)
         self._insert_events = Compiled(task_events.insert(), dialect, event_sql.EVENT_KEYS)
         self._read = Compiled(sa.select(*_VIEW_COLUMNS).where(_BY_ID), dialect)
+        self._updates = Updates(dialect)
         self._read_minimal = Compiled(sa.select(*_VIEW_MINIMAL_COLUMNS).where(_BY_ID), dialect)
         self._creates: GroupCommit[TaskRecord] = GroupCommit(self._write_new)
         try:
-            with self._errors(), self._writer.begin() as conn:
+            with self._errors(), self._writer_turn(), self._writer.begin() as conn:
                 create_schema(conn)
         except BaseException:
             self._engine.dispose()
@@ -205,9 +201,11 @@ class SqlStore:
         if worker is not None and "\x00" in worker:
             raise InvalidRequest("a worker name cannot contain NUL characters")
         for _ in range(_MAX_UPDATE_ATTEMPTS):
-            with self._errors(), self._writer.begin() as conn:
-                outcome = _compare_and_set(conn, task_id, progress, expected, worker, retries)
-            if not isinstance(outcome, _Conflict):
+            with self._errors(), self._driver.transaction() as cursor:
+                outcome = self._updates.compare_and_set(
+                    cursor, task_id, progress, expected, worker, retries
+                )
+            if not isinstance(outcome, Conflict):
                 return outcome
         raise StoreUnavailable(
             f"{self._where}: task {task_id} changed under {_MAX_UPDATE_ATTEMPTS} updates in a row"
@@ -219,15 +217,15 @@ class SqlStore:
         if limit < 1:
             return []
         claimed: list[TaskRecord] = []
-        with self._errors(), self._writer.begin() as conn:
-            for task_id in _fair_candidates(conn, limit):
+        with self._errors(), self._driver.transaction() as cursor:
+            for task_id in self._updates.fair_candidates(cursor, limit):
                 # A conflict (PostgreSQL: another runner got there first) only skips that task.
-                outcome = _compare_and_set(
-                    conn, task_id, Progress(State.INITIALIZING), {State.QUEUED}, worker
+                outcome = self._updates.compare_and_set(
+                    cursor, task_id, Progress(State.INITIALIZING), {State.QUEUED}, worker
                 )
                 if isinstance(outcome, TaskRecord):
                     claimed.append(outcome)
-            _record_turns(conn, [record.owner for record in claimed])
+            self._updates.record_turns(cursor, [record.owner for record in claimed])
         return claimed
 
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
@@ -302,9 +300,9 @@ def task_row(record: TaskRecord) -> dict[str, Any]:
         "seq": record.seq,
         "version": 0,
         "worker": record.worker,
-        "task": _task_json(record.task),
-        "log": _log_json(record.log),
-        "attempts": _attempts_json(record.attempts),
+        "task": task_json(record.task),
+        "log": log_json(record.log),
+        "attempts": attempts_json(record.attempts),
     }
 
 
@@ -321,100 +319,6 @@ def tag_rows(record: TaskRecord) -> list[dict[str, Any]]:
     ]
 
 
-class _Conflict:
-    """Another writer changed the row between our read and our write."""
-
-
-_CONFLICT = _Conflict()
-
-
-def _compare_and_set(
-    conn: Connection,
-    task_id: str,
-    progress: Progress,
-    expected: Collection[State] | None,
-    worker: str | None,
-    retries: RetryPolicy | None = None,
-) -> TaskRecord | _Conflict | None:
-    row = conn.execute(sa.select(*_DOCUMENT_COLUMNS).where(tasks.c.id == task_id)).first()
-    if row is None:
-        return None
-    state = State(row.state)
-    if expected is not None and state not in expected:
-        return None
-    log = TaskLog.model_validate_json(row.log) if row.log is not None else None
-    attempts = _attempts(row.attempts)
-    # The reducer only carries input types through; the stored ones are read below when needed.
-    new = reduce(TaskProgressState(state, row.seq, log, attempt=len(attempts) + 1), progress)
-    if new is None:
-        return None
-    values: dict[str, Any] = {
-        "state": new.state.value,
-        "seq": new.seq,
-        "log": _log_json(new.log),
-        "version": row.version + 1,
-    }
-    if worker is not None:
-        values["worker"] = worker
-    task = Task.model_validate_json(row.task)
-    if progress.input_types is not None and new.input_types is not None:
-        _set_input_types(task, new.input_types)
-        values["task"] = _task_json(task)
-    note = _retry_note(retries, task, new, progress)
-    if note is not None:
-        attempts = (*attempts, _archived(new.log, note))
-        values.update(
-            state=State.QUEUED.value, log=None, worker=None, attempts=_attempts_json(attempts)
-        )
-        new = TaskProgressState(State.QUEUED, new.seq, None, attempt=len(attempts) + 1)
-    changed = conn.execute(
-        sa.update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.version == row.version)
-        .values(**values)
-    )
-    if changed.rowcount != 1:
-        return _CONFLICT
-    _write_events(conn, task_id, state, log, new)
-    return TaskRecord(
-        id=row.id,
-        state=new.state,
-        created_us=row.created_us,
-        task=task,
-        name=row.name,
-        owner=row.owner,
-        log=new.log,
-        seq=new.seq,
-        worker=values.get("worker", row.worker),
-        tags=_tags(conn, [task_id])[task_id],
-        attempts=attempts,
-    )
-
-
-def _retry_note(
-    retries: RetryPolicy | None, task: Task, new: TaskProgressState, progress: Progress
-) -> str | None:
-    """The policy's line for the attempt `progress` ends, when the policy retries it."""
-    if retries is None or new.state not in TERMINAL:
-        return None
-    return retries.retry(task, new.attempt, new.state, progress.failure)
-
-
-def _archived(log: TaskLog | None, note: str) -> TaskLog:
-    """The TaskLog of an attempt that is retried: its last log with `note` at the end."""
-    archived = log.model_copy(deep=True) if log is not None else TaskLog()
-    archived.system_logs = [*(archived.system_logs or []), note]
-    return archived
-
-
-def _write_events(
-    conn: Connection, task_id: str, state: State, log: TaskLog | None, new: TaskProgressState
-) -> None:
-    """The events of the change from (`state`, `log`) to `new`, in the change's transaction."""
-    found = events.changed(state, log, new.state, new.log, time.time_ns() // 1000)
-    if found:
-        conn.execute(task_events.insert(), event_sql.event_rows(task_id, found))
-
-
 def _reject_nul(record: TaskRecord) -> None:
     """Refuse what PostgreSQL's text columns cannot hold, on every database alike.
 
@@ -426,11 +330,6 @@ def _reject_nul(record: TaskRecord) -> None:
     for what, text in fields.items():
         if text is not None and "\x00" in text:
             raise InvalidRequest(f"the task's {what} cannot contain NUL characters")
-
-
-def _set_input_types(task: Task, types: Sequence[FileType]) -> None:
-    for item, kind in zip(task.inputs or [], types, strict=False):
-        item.type = kind
 
 
 def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
@@ -449,7 +348,7 @@ def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
             seq=seq,
             worker=worker,
             tags=tags[task_id],
-            attempts=_attempts(attempts),
+            attempts=parse_attempts(attempts),
         )
         for task_id, state, created_us, name, owner, seq, _, worker, task, log, attempts in rows
     ]
@@ -491,73 +390,3 @@ def _tags(conn: Connection, task_ids: list[str]) -> defaultdict[str, dict[str, s
     for task_id, key, value in conn.execute(_TAGS_BY_ID, {"ids": task_ids}).all():
         found[task_id][key] = value
     return found
-
-
-def _task_json(task: Task) -> str:
-    return task.model_dump_json(exclude_unset=True, exclude_none=True)
-
-
-def _log_json(log: TaskLog | None) -> str | None:
-    return None if log is None else log.model_dump_json(exclude_unset=True, exclude_none=True)
-
-
-def _record_turns(conn: Connection, owners: Sequence[str | None]) -> None:
-    """Remember that `owners` were just served, in that order."""
-    if not owners:
-        return
-    now = time.time_ns() // 1000
-    last = {_turn_key(owner): now + position for position, owner in enumerate(owners)}
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(owner_turns).values(
-        [{"owner": owner, "last_turn_us": value} for owner, value in last.items()]
-    )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[owner_turns.c.owner],
-            set_={"last_turn_us": statement.excluded.last_turn_us},
-        )
-    )
-
-
-def _turn_key(owner: str | None) -> str:
-    return "" if owner is None else owner
-
-
-def _attempts(text: str | None) -> tuple[TaskLog, ...]:
-    if text is None:
-        return ()
-    return tuple(TaskLog.model_validate(document) for document in orjson.loads(text))
-
-
-def _attempts_json(attempts: Sequence[TaskLog]) -> str | None:
-    if not attempts:
-        return None
-    return orjson.dumps([orjson.loads(_log_json(log) or "{}") for log in attempts]).decode()
-
-
-def _fair_candidates(conn: Connection, limit: int) -> list[str]:
-    """Up to `limit` QUEUED task ids in fair order (tesk/store/fair.py)."""
-    counts = conn.execute(
-        sa.select(tasks.c.owner, sa.func.count())
-        .where(tasks.c.state.in_([s.value for s in STARTED]))
-        .group_by(tasks.c.owner)
-    ).all()
-    running: dict[str | None, int] = {row[0]: row[1] for row in counts}
-    # No owner can get more than `limit` of the slots: its `limit` oldest tasks are enough.
-    turn = (
-        sa.func.row_number()
-        .over(partition_by=tasks.c.owner, order_by=(tasks.c.created_us, tasks.c.id))
-        .label("turn")
-    )
-    ranked = (
-        sa.select(tasks.c.id, tasks.c.owner, tasks.c.created_us, turn)
-        .where(tasks.c.state == State.QUEUED.value)
-        .subquery()
-    )
-    rows = conn.execute(
-        sa.select(ranked.c.id, ranked.c.owner, ranked.c.created_us).where(ranked.c.turn <= limit)
-    ).all()
-    waiting = {row[1] for row in rows}
-    turns = dict(conn.execute(sa.select(owner_turns.c.owner, owner_turns.c.last_turn_us)).all())
-    last_turn = {owner: turns[_turn_key(owner)] for owner in waiting if _turn_key(owner) in turns}
-    return fair_order((Queued(*row) for row in rows), running, limit, last_turn)

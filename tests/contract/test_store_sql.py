@@ -243,6 +243,35 @@ def test_a_sqlite_write_lock_held_too_long_is_unavailable_and_writes_nothing(
         store.close()
 
 
+def test_a_sqlite_write_waits_for_another_process_and_keeps_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tesk.db"
+    store = SqlStore(f"sqlite:///{path}")
+    store.create(make_record("t1", 1))
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        releaser = threading.Timer(0.3, lambda: blocker.execute("COMMIT"))
+        releaser.start()
+        # The update waits for the lock (held by another connection, as another process would)
+        # and is applied once the lock is free.
+        updated = store.update("t1", Progress(State.RUNNING))
+        releaser.join()
+        assert updated is not None
+        assert updated.state == State.RUNNING
+        got = store.get("t1")
+        assert got is not None
+        assert got.state == State.RUNNING
+        # Statements other than BEGIN IMMEDIATE keep the full busy timeout.
+        with closing(store._engine.raw_connection()) as connection:
+            timeout = connection.cursor().execute("PRAGMA busy_timeout").fetchone()
+        assert timeout == (int(database.SQLITE_BUSY_TIMEOUT_S * 1000),)
+    finally:
+        blocker.close()
+        store.close()
+
+
 # --- what the rows hold --------------------------------------------------------------------------
 
 
