@@ -6,7 +6,7 @@ result wrapping) against ~25 µs on the driver's cursor (benchmarks/api_throughp
 docs/performance.md): most of their time in the store. The statements are still SQLAlchemy
 statements, compiled once per dialect, so they keep each column type's SQL (JSON columns read back
 as text) and each driver's parameter style; connections still come from the engine's pool, which
-pings PostgreSQL connections before handing them out.
+pings PostgreSQL connections that lay idle before handing them out (database.py).
 """
 
 from __future__ import annotations
@@ -114,8 +114,12 @@ class Driver:
         try:
             yield connection
         except self._unavailable as exc:
-            # A connection that failed may be broken: it must not go back to the pool.
+            # A connection that failed may be broken: it must not go back to the pool. On
+            # PostgreSQL the server may have gone away under every pooled connection (a restart):
+            # a new pool connects anew, and connections still checked out are closed on return.
             connection.invalidate()
+            if not self._sqlite:
+                self._engine.dispose(close=False)
             raise self._unavailable_error(exc) from None
         finally:
             connection.close()
