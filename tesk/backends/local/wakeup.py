@@ -35,16 +35,32 @@ class Wakeups(Protocol):
 
 
 class SocketWakeups:
-    """Hints from an API process, by datagram to the runner's socket."""
+    """Hints from an API process, by datagram to the runner's socket.
+
+    One unbound socket serves every hint of the process (its threads may send at once: each
+    datagram is one system call), instead of a socket opened and closed for every CreateTask.
+    """
 
     def __init__(self, address: str) -> None:
         self._address = address
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
 
     def task_queued(self, task_id: str) -> None:
-        send(self._address, f"{_QUEUED} {task_id}")
+        self._send(f"{_QUEUED} {task_id}")
 
     def task_canceling(self, task_id: str) -> None:
-        send(self._address, f"{_CANCELING} {task_id}")
+        self._send(f"{_CANCELING} {task_id}")
+
+    def _send(self, message: str) -> None:
+        sock = self._sock
+        if sock is None:
+            with self._lock:
+                if self._sock is None:
+                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    self._sock.setblocking(False)
+                sock = self._sock
+        send_on(sock, self._address, message)
 
 
 def deliver(message: str, to: Wakeups) -> None:
@@ -63,14 +79,12 @@ def socket_address(data_dir: Path, socket_path: Path) -> str:
     return f"\0tesk-runner-{digest}"
 
 
-def send(address: str, message: str) -> None:
+def send_on(sock: socket.socket, address: str, message: str) -> None:
     """Best effort: nobody listening, or a full queue, only delays the runner until its poll."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        try:
-            sock.sendto(message.encode()[:_MAX_MESSAGE], address)
-        except OSError as exc:
-            logger.debug("wake-up %r not delivered to %r: %s", message, address, exc)
+    try:
+        sock.sendto(message.encode()[:_MAX_MESSAGE], address)
+    except OSError as exc:
+        logger.debug("wake-up %r not delivered to %r: %s", message, address, exc)
 
 
 class Listener:
