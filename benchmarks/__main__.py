@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HELPERS = {"__main__", "common", "bare_app", "served"}
+HELPERS = {"__main__", "common", "bare_app", "foca_stub", "served"}
 
 
 def available() -> list[str]:
