@@ -100,8 +100,14 @@ def targets(root: str) -> dict[str, tuple[str, Path | None]]:
     }
 
 
+@dataclass
+class Baseline:
+    root: str  # .../ga4gh/tes/v1
+    pid: int  # the gunicorn master
+
+
 @contextmanager
-def baseline_app(app: str, workers: int, env: dict[str, str]) -> Iterator[str]:
+def baseline_app(app: str, workers: int, env: dict[str, str]) -> Iterator[Baseline]:
     """A baseline WSGI app (`module:app`) under gunicorn with the options `tesk serve` uses."""
     port = free_port()
     settings = load_settings(Overrides(port=port), env={})
@@ -131,7 +137,7 @@ def baseline_app(app: str, workers: int, env: dict[str, str]) -> Iterator[str]:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
-            yield root
+            yield Baseline(root, process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -164,8 +170,8 @@ def main() -> None:
     POST_SCRIPT.write_text(POST_LUA)
     with ExitStack() as stack:
         servers = {
-            "bare": targets(stack.enter_context(baseline_app(BARE_APP, args.workers, env))),
-            "stub": targets(stack.enter_context(baseline_app(STUB_APP, args.workers, env))),
+            "bare": targets(stack.enter_context(baseline_app(BARE_APP, args.workers, env)).root),
+            "stub": targets(stack.enter_context(baseline_app(STUB_APP, args.workers, env)).root),
         }
         for store in stores:
             # `sqlite:FULL`, `sqlite:NORMAL`: SQLite with that store.sqlite_synchronous.

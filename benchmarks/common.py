@@ -38,11 +38,16 @@ def cpu_seconds(pid: int) -> float:
     Children it waited for (executors, sandboxes) are not counted: /proc/<pid>/stat keeps them
     apart (cutime, cstime), so this is what the process itself costs.
     """
+    user, system = cpu_times(pid)
+    return user + system
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds a process's own threads have used so far."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     # The command name (field 2) may hold spaces and parentheses: count fields after its end.
     fields = stat[stat.rindex(")") + 2 :].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / _CLOCK_TICKS
+    return int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
 
 
 def children(pid: int) -> list[int]:
