@@ -52,7 +52,6 @@ SQLITE_FILE = "tesk.db"
 # practice and only guards against a livelock.
 _MAX_UPDATE_ATTEMPTS = 1000
 
-_DOCUMENT_COLUMNS = DOCUMENT_COLUMNS
 _MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us)
 # What the views read: no tags (the task document holds them), no bookkeeping columns.
 _VIEW_MINIMAL_COLUMNS = (tasks.c.id, tasks.c.state, tasks.c.created_us, tasks.c.owner)
@@ -149,7 +148,7 @@ class SqlStore:
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._errors(), self._engine.begin() as conn:
-            row = conn.execute(sa.select(*_DOCUMENT_COLUMNS).where(tasks.c.id == task_id)).first()
+            row = conn.execute(sa.select(*DOCUMENT_COLUMNS).where(tasks.c.id == task_id)).first()
             if row is None:
                 return None
             return _records(conn, [row])[0]
@@ -180,7 +179,7 @@ class SqlStore:
     def list_tasks(self, query: TaskQuery) -> TaskPage:
         if query.page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {query.page_size}")
-        columns = _DOCUMENT_COLUMNS if query.with_documents else _MINIMAL_COLUMNS
+        columns = DOCUMENT_COLUMNS if query.with_documents else _MINIMAL_COLUMNS
         with self._errors(), self._engine.begin() as conn:
             rows = conn.execute(page(query, columns)).all()
             more = len(rows) > query.page_size
@@ -231,9 +230,7 @@ class SqlStore:
     def find(self, states: Collection[State], worker: str | None = None) -> list[TaskRecord]:
         if not states:
             return []
-        statement = sa.select(*_DOCUMENT_COLUMNS).where(
-            tasks.c.state.in_([s.value for s in states])
-        )
+        statement = sa.select(*DOCUMENT_COLUMNS).where(tasks.c.state.in_([s.value for s in states]))
         if worker is not None:
             statement = statement.where(tasks.c.worker == worker)
         statement = statement.order_by(tasks.c.created_us, tasks.c.id)
