@@ -11,8 +11,8 @@ pings PostgreSQL connections that lay idle before handing them out (database.py)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -47,14 +47,10 @@ class Driver:
     """Cursors on the engine's pooled connections; the driver's errors become StoreUnavailable
     (unavailable) or stay the driver's (`integrity_error`: a duplicate id)."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        where: str,
-        writer_turn: Callable[[], AbstractContextManager[object]] = nullcontext,
-    ) -> None:
+    def __init__(self, engine: Engine, where: str) -> None:
         self._engine = engine
-        self._writer_turn = writer_turn
+        # Held by every write transaction, this one's and the SQLAlchemy path's (database.py).
+        self.writer_turn = database.writer_turns(engine)
         self._where = where
         self._sqlite = engine.dialect.name == "sqlite"
         dbapi: Any = engine.dialect.loaded_dbapi
@@ -90,7 +86,7 @@ class Driver:
         database.py), in this process's writer turn; PostgreSQL's driver begins a transaction
         with the first statement.
         """
-        with self._writer_turn(), self._connection() as connection:
+        with self.writer_turn(), self._connection() as connection:
             cursor = connection.cursor()
             try:
                 if self._sqlite:
@@ -114,11 +110,13 @@ class Driver:
         try:
             yield connection
         except self._unavailable as exc:
-            # A connection that failed may be broken: it must not go back to the pool. On
-            # PostgreSQL the server may have gone away under every pooled connection (a restart):
-            # a new pool connects anew, and connections still checked out are closed on return.
+            # A connection that failed may be broken: it must not go back to the pool. A lost
+            # PostgreSQL server (a restart) took every pooled connection with it: a new pool
+            # connects anew, and connections still checked out are closed on return.
+            error: Any = exc  # one of the driver's own errors (self._unavailable)
+            lost = self._engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
             connection.invalidate()
-            if not self._sqlite:
+            if lost and not self._sqlite:
                 self._engine.dispose(close=False)
             raise self._unavailable_error(exc) from None
         finally:

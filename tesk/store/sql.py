@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeAlias
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 
 from tesk.config import CustomConfig
 from tesk.store import database
@@ -28,7 +27,7 @@ from tesk.store.base import (
 from tesk.store.batch import GroupCommit
 from tesk.store.dbapi import Compiled, Driver
 from tesk.store.listing import page
-from tesk.store.schema import create_schema, task_events, task_tags, tasks
+from tesk.store.schema import create_schema, task_tags, tasks
 from tesk.store.updates import (
     DOCUMENT_COLUMNS,
     Conflict,
@@ -71,9 +70,6 @@ _TASK_KEYS = (
     "attempts",
 )
 _TAG_KEYS = ("task_id", "key", "value", "created_us")
-_TAGS_BY_ID = sa.select(task_tags.c.task_id, task_tags.c.key, task_tags.c.value).where(
-    task_tags.c.task_id.in_(sa.bindparam("ids", expanding=True))
-)
 
 _Row: TypeAlias = Row[*tuple[Any, ...]]
 
@@ -92,18 +88,16 @@ class SqlStore:
         self._where = database.describe(parsed)
         self._engine = database.create_engine(parsed, pool_size, sqlite_synchronous)
         self._writer = database.writing(self._engine)
-        self._writer_turn = database.writer_turns(self._engine)
-        self._driver = Driver(self._engine, self._where, self._writer_turn)
+        self._driver = Driver(self._engine, self._where)
         dialect = self._engine.dialect
         self._insert_task = Compiled(tasks.insert(), dialect, _TASK_KEYS)
         self._insert_tags = Compiled(task_tags.insert(), dialect, _TAG_KEYS)
-        self._insert_events = Compiled(task_events.insert(), dialect, event_sql.EVENT_KEYS)
         self._read = Compiled(sa.select(*_VIEW_COLUMNS).where(_BY_ID), dialect)
         self._updates = Updates(dialect)
         self._read_minimal = Compiled(sa.select(*_VIEW_MINIMAL_COLUMNS).where(_BY_ID), dialect)
         self._creates: GroupCommit[TaskRecord] = GroupCommit(self._write_new)
         try:
-            with self._errors(), self._writer_turn(), self._writer.begin() as conn:
+            with self._errors(), self._driver.writer_turn(), self._writer.begin() as conn:
                 create_schema(conn)
         except BaseException:
             self._engine.dispose()
@@ -134,13 +128,14 @@ class SqlStore:
         """Insert `records` in one transaction (see batch.py)."""
         rows = [self._insert_task.params(task_row(r)) for r in records]
         tags = [self._insert_tags.params(tag) for r in records for tag in tag_rows(r)]
-        first_events = [self._insert_events.params(row) for r in records for row in created_rows(r)]
+        events_insert = self._updates.insert_events
+        first_events = [events_insert.params(row) for r in records for row in created_rows(r)]
         try:
             with self._errors(), self._driver.transaction() as cursor:
                 cursor.executemany(self._insert_task.sql, rows)
                 if tags:
                     cursor.executemany(self._insert_tags.sql, tags)
-                cursor.executemany(self._insert_events.sql, first_events)
+                cursor.executemany(events_insert.sql, first_events)
         except self._driver.integrity_error:
             if len(records) > 1:
                 raise  # each record is then written alone, and only the duplicate fails
@@ -151,7 +146,7 @@ class SqlStore:
             row = conn.execute(sa.select(*DOCUMENT_COLUMNS).where(tasks.c.id == task_id)).first()
             if row is None:
                 return None
-            return _records(conn, [row])[0]
+            return _records([row])[0]
 
     def read(self, task_id: str, *, with_documents: bool = True) -> TaskDocuments | None:
         statement = self._read if with_documents else self._read_minimal
@@ -184,7 +179,7 @@ class SqlStore:
             rows = conn.execute(page(query, columns)).all()
             more = len(rows) > query.page_size
             rows = rows[: query.page_size]
-            records = _records(conn, rows) if query.with_documents else _minimal(rows)
+            records = _records(rows) if query.with_documents else _minimal(rows)
         cursor = Cursor(records[-1].created_us, records[-1].id) if more else None
         return TaskPage(records, cursor)
 
@@ -235,7 +230,7 @@ class SqlStore:
             statement = statement.where(tasks.c.worker == worker)
         statement = statement.order_by(tasks.c.created_us, tasks.c.id)
         with self._errors(), self._engine.begin() as conn:
-            return _records(conn, conn.execute(statement).all())
+            return _records(conn.execute(statement).all())
 
     def count_by_state(self, states: Collection[State]) -> dict[State, int]:
         counts = dict.fromkeys(states, 0)
@@ -329,26 +324,26 @@ def _reject_nul(record: TaskRecord) -> None:
             raise InvalidRequest(f"the task's {what} cannot contain NUL characters")
 
 
-def _records(conn: Connection, rows: Sequence[_Row]) -> list[TaskRecord]:
-    if not rows:
-        return []
-    tags = _tags(conn, [row[0] for row in rows])
-    return [
-        TaskRecord(
-            id=task_id,
-            state=State(state),
-            created_us=created_us,
-            task=Task.model_validate_json(task),
-            name=name,
-            owner=owner,
-            log=TaskLog.model_validate_json(log) if log is not None else None,
-            seq=seq,
-            worker=worker,
-            tags=tags[task_id],
-            attempts=parse_attempts(attempts),
-        )
-        for task_id, state, created_us, name, owner, seq, _, worker, task, log, attempts in rows
-    ]
+def _records(rows: Sequence[_Row]) -> list[TaskRecord]:
+    return [_record(row) for row in rows]
+
+
+def _record(row: Sequence[Any]) -> TaskRecord:
+    task_id, state, created_us, name, owner, seq, _, worker, task_text, log, attempts = row
+    task = Task.model_validate_json(task_text)
+    return TaskRecord(
+        id=task_id,
+        state=State(state),
+        created_us=created_us,
+        task=task,
+        name=name,
+        owner=owner,
+        log=TaskLog.model_validate_json(log) if log is not None else None,
+        seq=seq,
+        worker=worker,
+        tags=dict(task.tags or {}),  # a task's tags are those of its document
+        attempts=parse_attempts(attempts),
+    )
 
 
 def _documents(row: Sequence[Any]) -> TaskDocuments:
@@ -380,10 +375,3 @@ def _minimal(rows: Iterable[_Row]) -> list[TaskRecord]:
         )
         for task_id, state, created_us in rows
     ]
-
-
-def _tags(conn: Connection, task_ids: list[str]) -> defaultdict[str, dict[str, str]]:
-    found: defaultdict[str, dict[str, str]] = defaultdict(dict)
-    for task_id, key, value in conn.execute(_TAGS_BY_ID, {"ids": task_ids}).all():
-        found[task_id][key] = value
-    return found

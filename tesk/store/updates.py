@@ -68,7 +68,7 @@ class Updates:
         self._update_with_task = Compiled(
             versioned.values(**progress, task=sa.bindparam("new_task")), dialect
         )
-        self._insert_events = Compiled(task_events.insert(), dialect, event_sql.EVENT_KEYS)
+        self.insert_events = Compiled(task_events.insert(), dialect, event_sql.EVENT_KEYS)
         started: list[sa.ColumnElement[str]] = [
             sa.literal_column(f"'{state.value}'") for state in sorted(STARTED)
         ]
@@ -121,14 +121,24 @@ class Updates:
         row = cursor.fetchone()
         if row is None:
             return None
-        _, state_text, created_us, name, owner, seq, version, row_worker, task_text, log_text = row[
-            :10
-        ]
+        (
+            _,
+            state_text,
+            created_us,
+            name,
+            owner,
+            seq,
+            version,
+            row_worker,
+            task_text,
+            log_text,
+            attempts_text,
+        ) = row
         state = State(state_text)
         if expected is not None and state not in expected:
             return None
         log = TaskLog.model_validate_json(log_text) if log_text is not None else None
-        attempts = parse_attempts(row[10])
+        attempts = parse_attempts(attempts_text)
         # The reducer only carries input types through; the stored ones are read below when needed.
         new = reduce(TaskProgressState(state, seq, log, attempt=len(attempts) + 1), progress)
         if new is None:
@@ -164,8 +174,8 @@ class Updates:
             return CONFLICT
         found = events.changed(state, log, new.state, new.log, time.time_ns() // 1000)
         if found:
-            rows = [self._insert_events.params(r) for r in event_sql.event_rows(task_id, found)]
-            cursor.executemany(self._insert_events.sql, rows)
+            rows = [self.insert_events.params(r) for r in event_sql.event_rows(task_id, found)]
+            cursor.executemany(self.insert_events.sql, rows)
         return TaskRecord(
             id=task_id,
             state=new.state,
