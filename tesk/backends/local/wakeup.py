@@ -43,8 +43,8 @@ class SocketWakeups:
 
     def __init__(self, address: str) -> None:
         self._address = address
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
 
     def task_queued(self, task_id: str) -> None:
         self._send(f"{_QUEUED} {task_id}")
@@ -53,14 +53,11 @@ class SocketWakeups:
         self._send(f"{_CANCELING} {task_id}")
 
     def _send(self, message: str) -> None:
-        sock = self._sock
-        if sock is None:
-            with self._lock:
-                if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                    self._sock.setblocking(False)
-                sock = self._sock
-        send_on(sock, self._address, message)
+        """Best effort: nobody listening, or a full queue, only delays the runner until its poll."""
+        try:
+            self._sock.sendto(message.encode()[:_MAX_MESSAGE], self._address)
+        except OSError as exc:
+            logger.debug("wake-up %r not delivered to %r: %s", message, self._address, exc)
 
 
 def deliver(message: str, to: Wakeups) -> None:
@@ -77,14 +74,6 @@ def socket_address(data_dir: Path, socket_path: Path) -> str:
         return str(socket_path)
     digest = hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:32]
     return f"\0tesk-runner-{digest}"
-
-
-def send_on(sock: socket.socket, address: str, message: str) -> None:
-    """Best effort: nobody listening, or a full queue, only delays the runner until its poll."""
-    try:
-        sock.sendto(message.encode()[:_MAX_MESSAGE], address)
-    except OSError as exc:
-        logger.debug("wake-up %r not delivered to %r: %s", message, address, exc)
 
 
 class Listener:

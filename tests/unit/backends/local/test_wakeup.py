@@ -16,6 +16,7 @@ def test_hints_from_several_threads_reach_the_runner_on_one_socket(tmp_path: Pat
     listener.start()
     try:
         wakeups = SocketWakeups(address)
+        sock = wakeups._sock
         senders = [threading.Thread(target=wakeups.task_queued, args=(f"t{i}",)) for i in range(8)]
         for sender in senders:
             sender.start()
@@ -26,7 +27,8 @@ def test_hints_from_several_threads_reach_the_runner_on_one_socket(tmp_path: Pat
     finally:
         listener.close()
     assert got == {*(f"queued t{i}" for i in range(8)), "cancel t9"}
-    assert wakeups._sock is not None  # one socket, kept for the next hint
+    assert wakeups._sock is sock  # one socket for every hint, kept open for the next
+    assert sock.fileno() != -1
 
 
 def test_a_hint_nobody_listens_to_is_dropped_quietly(tmp_path: Path) -> None:
