@@ -34,7 +34,7 @@ from benchmarks.api_throughput import (
     targets,
     wrk,
 )
-from benchmarks.common import cpu_times, descendants, write_report
+from benchmarks.common import cpu_of, descendants, write_report
 from benchmarks.load import POSTGRES_ENV, served
 
 CALLS = ("POST /tasks", "GET MINIMAL")
@@ -51,15 +51,7 @@ class Samples:
 
 
 def tree_cpu(root: int) -> tuple[float, float]:
-    user = system = 0.0
-    for pid in [root, *descendants(root)]:
-        try:
-            u, s = cpu_times(pid)
-        except OSError:
-            continue  # ended meanwhile
-        user += u
-        system += s
-    return user, system
+    return cpu_of([root, *descendants(root)])
 
 
 def measure(url: str, script: Path | None, root: int, seconds: int, into: Samples) -> None:

@@ -50,6 +50,19 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
 
 
+def cpu_of(pids: list[int]) -> tuple[float, float]:
+    """User and system CPU seconds of `pids` together; a process that ended counts nothing."""
+    user = system = 0.0
+    for pid in pids:
+        try:
+            own_user, own_system = cpu_times(pid)
+        except OSError:
+            continue
+        user += own_user
+        system += own_system
+    return user, system
+
+
 def children(pid: int) -> list[int]:
     """The direct children of a process (Linux: /proc/<pid>/task/*/children)."""
     found: list[int] = []

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.common import cpu_seconds, descendants, write_report
+from benchmarks.common import cpu_of, descendants, write_report
 from benchmarks.load import served
 from benchmarks.served import ServedTesk
 
@@ -92,22 +92,15 @@ def machine_busy() -> tuple[float, float]:
 def idle_cpu(server: ServedTesk, seconds: float) -> tuple[float, float]:
     """(cores TESK's processes used, share of the machine busy) over `seconds` of waiting."""
     pids = tesk_pids(server)
-    before = sum(_cpu(pid) for pid in pids)
+    before = sum(cpu_of(pids))
     busy_before, total_before = machine_busy()
     start = time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - start
-    after = sum(_cpu(pid) for pid in pids)
+    after = sum(cpu_of(pids))
     busy_after, total_after = machine_busy()
     share = (busy_after - busy_before) / max(1, total_after - total_before)
     return (after - before) / wall, share
-
-
-def _cpu(pid: int) -> float:
-    try:
-        return cpu_seconds(pid)
-    except OSError:
-        return 0.0
 
 
 class Followers:

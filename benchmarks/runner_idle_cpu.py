@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.common import cpu_seconds, descendants, write_report
+from benchmarks.common import cpu_of, cpu_seconds, descendants, write_report
 from benchmarks.load import create_tasks, hammer, served
 from benchmarks.served import ServedTesk
 
@@ -62,25 +62,15 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def cpu_of(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            total += cpu_seconds(pid)
-        except OSError:
-            continue
-    return total
-
-
 def measure(server: ServedTesk, tasks: int, clients: int) -> dict[str, float]:
     assert server.process is not None
     serving = server.process.pid
     api = api_processes(server)
     run = uuid.uuid4().hex
 
-    cpu0, api0, wall0 = cpu_seconds(serving), cpu_of(api), time.perf_counter()
+    cpu0, api0, wall0 = cpu_seconds(serving), sum(cpu_of(api)), time.perf_counter()
     created = create_tasks_sleeping(server.url, tasks, clients, run)
-    cpu1, api1, wall1 = cpu_seconds(serving), cpu_of(api), time.perf_counter()
+    cpu1, api1, wall1 = cpu_seconds(serving), sum(cpu_of(api)), time.perf_counter()
     if created.errors or len(set(created.ids)) != tasks:
         raise RuntimeError(f"creates failed: {created.errors[:3]}")
     busy_s = wall1 - wall0
